@@ -1,0 +1,447 @@
+#include "libcommon/document.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "libcommon/name.hpp"
+
+namespace cdm::document {
+
+namespace json = boost::json;
+
+namespace {
+
+const std::array<std::pair<Op, std::string_view>, 5> opNames = {{
+    {Op::Replace, "replace"},
+    {Op::Add, "add"},
+    {Op::Remove, "remove"},
+    {Op::None, "none"},
+    {Op::Merge, "merge"},
+}};
+
+std::vector<std::string> words(std::string_view s, std::size_t maxWords) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < s.size() && out.size() < maxWords) {
+        while (i < s.size() && s[i] == ' ') {
+            ++i;
+        }
+        if (i >= s.size()) {
+            break;
+        }
+        if (out.size() + 1 == maxWords) {
+            out.emplace_back(s.substr(i));
+            break;
+        }
+        const auto end = s.find(' ', i);
+        out.emplace_back(s.substr(i, end == std::string_view::npos ? s.npos : end - i));
+        i = end == std::string_view::npos ? s.size() : end;
+    }
+    return out;
+}
+
+bool startsWithNoCase(std::string_view text, std::string_view prefix) {
+    if (text.size() < prefix.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(text[i])) !=
+            std::tolower(static_cast<unsigned char>(prefix[i]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+[[noreturn]] void bad(const std::string& path, const std::string& message) {
+    throw Error(Exit::DataErr, message, Location{{}, 0, path});
+}
+
+const json::value& member(const json::object& o, const char* key, const std::string& path) {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr) {
+        bad(path + "." + key, "missing");
+    }
+    return *v;
+}
+
+std::string stringMember(const json::object& o, const char* key, const std::string& path) {
+    const json::value& v = member(o, key, path);
+    if (!v.is_string()) {
+        bad(path + "." + key, "expected a string");
+    }
+    return std::string(v.as_string());
+}
+
+void prettyPrint(std::string& out, const json::value& v, int indent) {
+    const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
+    const std::string inner(static_cast<std::size_t>(indent + 1) * 2, ' ');
+    if (v.is_object()) {
+        const auto& o = v.get_object();
+        if (o.empty()) {
+            out += "{}";
+            return;
+        }
+        out += "{\n";
+        bool firstItem = true;
+        for (const auto& [k, val] : o) {
+            if (!firstItem) {
+                out += ",\n";
+            }
+            firstItem = false;
+            out += inner + json::serialize(json::string(k)) + ": ";
+            prettyPrint(out, val, indent + 1);
+        }
+        out += "\n" + pad + "}";
+    } else if (v.is_array()) {
+        const auto& a = v.get_array();
+        if (a.empty()) {
+            out += "[]";
+            return;
+        }
+        out += "[\n";
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            out += inner;
+            prettyPrint(out, a[i], indent + 1);
+            out += i + 1 < a.size() ? ",\n" : "\n";
+        }
+        out += pad + "]";
+    } else {
+        out += json::serialize(v);
+    }
+}
+
+} // namespace
+
+std::string_view toString(Op op) {
+    for (const auto& [o, n] : opNames) {
+        if (o == op) {
+            return n;
+        }
+    }
+    return "replace";
+}
+
+std::optional<Op> opFromString(std::string_view text) {
+    for (const auto& [o, n] : opNames) {
+        if (n == text) {
+            return o;
+        }
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> fieldNames(record::Type type) {
+    using record::Type;
+    switch (type) {
+    case Type::MX:
+        return {"preference", "exchange"};
+    case Type::SRV:
+        return {"priority", "weight", "port", "target"};
+    case Type::CAA:
+        return {"flags", "tag", "value"};
+    case Type::TLSA:
+        return {"usage", "selector", "matching", "data"};
+    case Type::SOA:
+        return {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum"};
+    default:
+        return {};
+    }
+}
+
+std::optional<std::string> fieldValue(record::Type type, std::string_view data,
+                                      std::string_view field) {
+    const auto names = fieldNames(type);
+    const auto it = std::find(names.begin(), names.end(), field);
+    if (it == names.end()) {
+        return std::nullopt;
+    }
+    const auto index = static_cast<std::size_t>(it - names.begin());
+    auto parts = words(data, names.size());
+    if (index >= parts.size()) {
+        return std::nullopt;
+    }
+    std::string value = parts[index];
+    if (type == record::Type::CAA && field == "value" && value.size() >= 2 && value.front() == '"') {
+        value = value.substr(1, value.size() - 2);
+    }
+    return value;
+}
+
+bool Scope::contains(const record::Record& rr) const {
+    if (rr.type != type || !name::matchesPattern(rr.name, name)) {
+        return false;
+    }
+    for (const auto& [field, want] : fields) {
+        const auto have = fieldValue(rr.type, rr.data, field);
+        if (!have || *have != want) {
+            return false;
+        }
+    }
+    if (rr.type == record::Type::TXT && (!txtPrefix.empty() || !txtExclude.empty())) {
+        const std::string text = record::txtText(rr.data);
+        if (!txtPrefix.empty() && !startsWithNoCase(text, txtPrefix)) {
+            return false;
+        }
+        for (const auto& p : txtExclude) {
+            if (startsWithNoCase(text, p)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+json::object toJson(const DesiredRecord& r) {
+    json::object scope{{"name", r.scope.name}, {"type", record::toString(r.scope.type)}};
+    if (!r.scope.fields.empty()) {
+        json::object fields;
+        for (const auto& [k, v] : r.scope.fields) {
+            fields[k] = v;
+        }
+        scope["fields"] = std::move(fields);
+    }
+    if (!r.scope.txtPrefix.empty()) {
+        scope["txt_prefix"] = r.scope.txtPrefix;
+    }
+    if (!r.scope.txtExclude.empty()) {
+        json::array ex;
+        for (const auto& p : r.scope.txtExclude) {
+            ex.emplace_back(p);
+        }
+        scope["txt_exclude"] = std::move(ex);
+    }
+    json::object o{{"name", r.name},
+                   {"type", record::toString(r.type)},
+                   {"ttl", r.ttl},
+                   {"data", r.data ? json::value(*r.data) : json::value(nullptr)},
+                   {"op", toString(r.op)},
+                   {"scope", std::move(scope)}};
+    if (!r.placeholder.empty()) {
+        o["auto"] = r.placeholder;
+    }
+    if (!r.merge.empty()) {
+        o["merge"] = r.merge;
+    }
+    if (!r.label.empty()) {
+        o["label"] = r.label;
+    }
+    if (!r.source.empty()) {
+        o["source"] = r.source;
+    }
+    if (!r.section.empty()) {
+        o["section"] = r.section;
+    }
+    return o;
+}
+
+DesiredRecord recordFromJson(const json::value& v, const std::string& path) {
+    if (!v.is_object()) {
+        bad(path, "expected an object");
+    }
+    const auto& o = v.get_object();
+    DesiredRecord r;
+    const auto typeOf = [&](const std::string& text, const std::string& at) {
+        const auto t = record::typeFromString(text);
+        if (!t) {
+            bad(at, "unsupported record type '" + text + "'");
+        }
+        return *t;
+    };
+    try {
+        r.name = name::normalize(stringMember(o, "name", path));
+    } catch (const Error& e) {
+        if (!e.where().path.empty()) {
+            throw;
+        }
+        bad(path + ".name", e.message());
+    }
+    r.type = typeOf(stringMember(o, "type", path), path + ".type");
+    if (const auto* ttl = o.if_contains("ttl")) {
+        const bool integer = ttl->is_int64() || ttl->is_uint64();
+        const auto seconds = integer ? ttl->to_number<std::int64_t>() : -1;
+        if (seconds < 0 || seconds > 2147483647) {
+            bad(path + ".ttl", "expected a number of seconds from 0 to 2147483647");
+        }
+        r.ttl = static_cast<std::uint32_t>(seconds);
+    }
+    const std::string opText = o.contains("op") ? stringMember(o, "op", path) : "replace";
+    const auto op = opFromString(opText);
+    if (!op) {
+        bad(path + ".op", "unknown op '" + opText + "' (replace, add, remove, none, merge)");
+    }
+    r.op = *op;
+    if (const auto* data = o.if_contains("data"); data != nullptr && !data->is_null()) {
+        if (!data->is_string()) {
+            bad(path + ".data", "expected a string");
+        }
+        try {
+            r.data = record::canonical(r.type, std::string(data->as_string()));
+        } catch (const Error& e) {
+            bad(path + ".data", e.message());
+        }
+    }
+    if (const auto* placeholder = o.if_contains("auto"); placeholder && placeholder->is_string()) {
+        r.placeholder = std::string(placeholder->as_string());
+    }
+    if (!r.data && r.placeholder.empty() && r.op != Op::None && r.op != Op::Merge) {
+        bad(path + ".data", "missing (only 'none' and 'merge' records go without data)");
+    }
+    if (const auto* merge = o.if_contains("merge"); merge && merge->is_object()) {
+        r.merge = merge->get_object();
+    }
+    for (const auto& [key, target] : {std::pair{"label", &r.label}, {"source", &r.source},
+                                      {"section", &r.section}}) {
+        if (const auto* s = o.if_contains(key); s && s->is_string()) {
+            *target = std::string(s->as_string());
+        }
+    }
+    r.scope.name = r.name;
+    r.scope.type = r.type;
+    if (const auto* scope = o.if_contains("scope"); scope != nullptr) {
+        const std::string at = path + ".scope";
+        if (!scope->is_object()) {
+            bad(at, "expected an object");
+        }
+        const auto& so = scope->get_object();
+        const std::string scopeName = stringMember(so, "name", at);
+        r.scope.name = scopeName; // a pattern: `*` labels are allowed
+        if (!name::isValid(scopeName)) {
+            bad(at + ".name", "invalid name '" + scopeName + "'");
+        }
+        r.scope.name = name::normalize(scopeName);
+        r.scope.type = typeOf(stringMember(so, "type", at), at + ".type");
+        if (const auto* fields = so.if_contains("fields"); fields && fields->is_object()) {
+            for (const auto& [k, fv] : fields->get_object()) {
+                if (!fv.is_string()) {
+                    bad(at + ".fields." + std::string(k), "expected a string");
+                }
+                r.scope.fields[std::string(k)] = std::string(fv.as_string());
+            }
+        }
+        if (const auto* p = so.if_contains("txt_prefix"); p && p->is_string()) {
+            r.scope.txtPrefix = std::string(p->as_string());
+        }
+        if (const auto* ex = so.if_contains("txt_exclude"); ex && ex->is_array()) {
+            for (const auto& e : ex->get_array()) {
+                if (e.is_string()) {
+                    r.scope.txtExclude.emplace_back(e.as_string());
+                }
+            }
+        }
+    }
+    return r;
+}
+
+std::string toZoneText(const std::vector<DesiredRecord>& records) {
+    std::string out;
+    for (const auto& r : records) {
+        const std::string type(record::toString(r.type));
+        const std::string where = r.source.empty() ? "" : " (" + r.source + ")";
+        if (!r.placeholder.empty()) {
+            out += "; " + r.name + " " + type + " " + std::string(toString(r.op)) + ": '" +
+                   r.placeholder + "', filled in by " +
+                   (r.placeholder.rfind("caa", 0) == 0 ? "cdm-cert" : "cdm-ip") + where + "\n";
+            continue;
+        }
+        if (r.op == Op::None) {
+            out += "; delete every " + type + " at " + r.scope.name +
+                   (r.scope.txtPrefix.empty() ? "" : " starting '" + r.scope.txtPrefix + "'") +
+                   where + "\n";
+            continue;
+        }
+        if (r.op == Op::Merge) {
+            out += "; merge into the " + type + " at " + r.name + ": " + json::serialize(r.merge) +
+                   where + "\n";
+            if (!r.data) {
+                continue;
+            }
+        }
+        const record::Record rr{r.name, r.type, r.ttl, r.data.value_or("")};
+        out += (r.op == Op::Remove ? "; remove: " : "") + rr.toZoneLine() + "\n";
+    }
+    return out;
+}
+
+json::object empty() {
+    return json::object{{"cdm", schemaVersion},  {"config", json::object{}},
+                        {"material", json::object{}}, {"records", json::array{}},
+                        {"files", json::array{}}, {"report", json::array{}}};
+}
+
+json::object parse(std::string_view text, const std::string& sourceName) {
+    boost::system::error_code ec;
+    json::parse_options options;
+    options.max_depth = 64;
+    json::value v = json::parse(text, ec, {}, options);
+    if (ec) {
+        throw Error(Exit::DataErr, "not a JSON document: " + ec.message(), Location{sourceName, 0, {}});
+    }
+    if (!v.is_object()) {
+        throw Error(Exit::DataErr, "expected a JSON object", Location{sourceName, 0, {}});
+    }
+    auto& o = v.get_object();
+    const auto* version = o.if_contains("cdm");
+    if (version == nullptr || !version->is_int64()) {
+        throw Error(Exit::DataErr, "not a cdm document (no \"cdm\" version number)",
+                    Location{sourceName, 0, "cdm"});
+    }
+    if (version->as_int64() > schemaVersion || version->as_int64() < 1) {
+        throw Error(Exit::DataErr,
+                    "document version " + std::to_string(version->as_int64()) +
+                        " is not supported (this cdm reads version " +
+                        std::to_string(schemaVersion) + ")",
+                    Location{sourceName, 0, "cdm"});
+    }
+    for (const char* key : {"records", "files", "report"}) {
+        if (const auto* m = o.if_contains(key); m != nullptr && !m->is_array()) {
+            throw Error(Exit::DataErr, "expected an array", Location{sourceName, 0, key});
+        }
+    }
+    for (const char* key : {"config", "material"}) {
+        if (const auto* m = o.if_contains(key); m != nullptr && !m->is_object()) {
+            throw Error(Exit::DataErr, "expected an object", Location{sourceName, 0, key});
+        }
+    }
+    return std::move(o);
+}
+
+std::string serialize(const json::object& doc) {
+    std::string out;
+    prettyPrint(out, doc, 0);
+    out += '\n';
+    return out;
+}
+
+std::vector<DesiredRecord> records(const json::object& doc, const std::string& sourceName) {
+    std::vector<DesiredRecord> out;
+    const auto* list = doc.if_contains("records");
+    if (list == nullptr) {
+        return out;
+    }
+    const auto& a = list->get_array();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        try {
+            out.push_back(recordFromJson(a[i], "records[" + std::to_string(i) + "]"));
+        } catch (const Error& e) {
+            throw Error(e.code(), e.message(), Location{sourceName, 0, e.where().path});
+        }
+    }
+    return out;
+}
+
+void report(json::object& doc, std::string_view program, std::string_view event,
+            json::object fields) {
+    json::object entry{{"program", program}, {"event", event}};
+    for (auto& [k, v] : fields) {
+        entry[k] = std::move(v);
+    }
+    auto* list = doc.if_contains("report");
+    if (list == nullptr || !list->is_array()) {
+        doc["report"] = json::array{};
+        list = doc.if_contains("report");
+    }
+    list->get_array().push_back(std::move(entry));
+}
+
+} // namespace cdm::document

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <istream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+// The command-line layer every cdm program shares: --help, --version, -v/-q, --format,
+// reading stdin with a size cap, one checked write of the result, and turning errors into
+// "cdm-tool: location: message" on stderr plus a sysexits code.
+
+namespace cdm::cli {
+
+namespace po = boost::program_options;
+
+struct Program {
+    std::string name;        // "cdm-config"
+    std::string usage;       // "[options] [file ...]"
+    std::string description; // one paragraph for --help
+};
+
+// What the shared options found.
+struct Common {
+    int verbosity = 0; // +1 per -v, -1 per -q
+    std::string format;
+};
+
+// The body of a program: it gets the parsed options and returns an exit code.
+using Body = std::function<int(const po::variables_map& vm, const Common& common)>;
+
+// Parse argv with `options` (to which the shared ones are added) and `positional`, handle
+// --help and --version, configure logging, then call `body`. Every cdm::Error becomes its
+// message and exit code, a bad option exit 64 with a usage line, and anything else exit 70.
+int run(const Program& program, int argc, const char* const* argv, po::options_description options,
+        const po::positional_options_description& positional, const Body& body);
+
+// The --version text; with `verbose`, also the library versions in use.
+std::string versionText(std::string_view program, bool verbose);
+
+// All of `in`, at most `cap` bytes; throws Error(Exit::DataErr) past the cap and
+// Error(Exit::IoErr) on a read error. `sourceName` names the input in messages.
+std::string readAll(std::istream& in, std::size_t cap, const std::string& sourceName);
+
+// Write `text` to stdout once and flush; throws Error(Exit::IoErr) when that fails.
+void writeOut(std::string_view text);
+
+// Split the -v/-q flags (also -vv, --verbose, --quiet) out of argv: they may repeat, which
+// program_options does not allow. Returns the remaining arguments.
+std::vector<std::string> takeVerbosity(int argc, const char* const* argv, int& verbosity);
+
+} // namespace cdm::cli

@@ -82,8 +82,21 @@ void writeOut(std::string_view text) {
     }
 }
 
+void requireOneOf(std::string_view name, const std::string& value,
+                  std::initializer_list<std::string_view> allowed) {
+    std::string list;
+    for (auto a : allowed) {
+        if (a == value) {
+            return;
+        }
+        list += (list.empty() ? "" : " or ") + std::string(a);
+    }
+    throw Error(Exit::Usage, "--" + std::string(name) + " takes " + list + ", not '" + value + "'");
+}
+
 int run(const Program& program, int argc, const char* const* argv, po::options_description options,
-        const po::positional_options_description& positional, const Body& body) {
+        const po::positional_options_description& positional, const Body& body,
+        const po::options_description& hidden) {
     const std::string usageLine = "usage: " + program.name + " " + program.usage;
     Common common;
     try {
@@ -93,13 +106,15 @@ int run(const Program& program, int argc, const char* const* argv, po::options_d
             "version", "print the version and exit (with -v: also the libraries')")(
             "verbose,v", "log more (repeatable; LOGLEVEL sets the start)")(
             "quiet,q", "log less (repeatable)");
+        po::options_description visible;
+        visible.add(options).add(shared);
         po::options_description all;
-        all.add(options).add(shared);
+        all.add(visible).add(hidden);
         po::variables_map vm;
         po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
         if (vm.count("help") != 0U) {
             std::ostringstream text;
-            text << usageLine << "\n\n" << program.description << "\n\n" << all << "\n";
+            text << usageLine << "\n\n" << program.description << "\n\n" << visible << "\n";
             writeOut(text.str());
             return 0;
         }
@@ -118,6 +133,9 @@ int run(const Program& program, int argc, const char* const* argv, po::options_d
         return toInt(Exit::Usage);
     } catch (const Error& e) {
         std::cerr << program.name << ": " << e.what() << "\n";
+        if (e.code() == Exit::Usage) {
+            std::cerr << usageLine << "\n";
+        }
         return toInt(e.code());
     } catch (const std::exception& e) {
         std::cerr << program.name << ": internal error: " << e.what() << "\n";

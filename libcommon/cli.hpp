@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <functional>
 #include <istream>
 #include <string>
@@ -35,8 +36,14 @@ using Body = std::function<int(const po::variables_map& vm, const Common& common
 // Parse argv with `options` (to which the shared ones are added) and `positional`, handle
 // --help and --version, configure logging, then call `body`. Every cdm::Error becomes its
 // message and exit code, a bad option exit 64 with a usage line, and anything else exit 70.
+// `hidden` options are parsed but not listed by --help (the operands behind `positional`).
 int run(const Program& program, int argc, const char* const* argv, po::options_description options,
-        const po::positional_options_description& positional, const Body& body);
+        const po::positional_options_description& positional, const Body& body,
+        const po::options_description& hidden = po::options_description());
+
+// Check that `value` of option `name` is one of `allowed`; throws Error(Exit::Usage).
+void requireOneOf(std::string_view name, const std::string& value,
+                  std::initializer_list<std::string_view> allowed);
 
 // The --version text; with `verbose`, also the library versions in use.
 std::string versionText(std::string_view program, bool verbose);

@@ -61,7 +61,7 @@ std::optional<SectionType> sectionTypeFromString(std::string_view text) {
     return std::nullopt;
 }
 
-bool Value::secret() const { return log::isSecretKey(key); }
+bool Value::secret() const { return fromSecret || log::isSecretKey(key); }
 
 const Value* Section::find(std::string_view key) const {
     for (const auto& v : values) {
@@ -133,8 +133,9 @@ Section resolve(const ini::Ini& ini, SectionType type, const std::string& name,
                 if (!seen.insert(e.key).second) {
                     continue;
                 }
-                out.values.push_back(
-                    Value{e.key, ini.interpolate(*layer.section, e), e.where, layer.origin});
+                bool fromSecret = false;
+                std::string value = ini.interpolate(*layer.section, e, &fromSecret);
+                out.values.push_back(Value{e.key, std::move(value), e.where, layer.origin, fromSecret});
             }
         } else if (layer.builtin != nullptr) {
             for (const auto& [k, v] : *layer.builtin) {
@@ -225,9 +226,10 @@ void checkHandler(SectionType type, const Section& section) {
         for (const auto& h : known->second) {
             list += (list.empty() ? "" : ", ") + h;
         }
-        throw Error(Exit::Config,
-                    "[" + std::string(toString(type)) + ":" + section.name + "] handler " +
-                        quoted(value) + " is not one of " + list,
+        const std::string label = section.isDefault()
+                                      ? "[" + std::string(toString(type)) + "]"
+                                      : "[" + std::string(toString(type)) + ":" + section.name + "]";
+        throw Error(Exit::Config, label + " handler " + quoted(value) + " is not one of " + list,
                     where);
     }
 }

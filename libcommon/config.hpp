@@ -29,7 +29,9 @@ struct Value {
     std::string value;  // interpolated
     Location where;     // where it was set; empty for a built-in default
     std::string origin; // "[cert:main]", "[cert]", "[DEFAULT]" or "built-in"
+    bool fromSecret = false; // interpolated from a secret key: %(passwd)s
 
+    // A secret by its key name (log::isSecretKey) or by what it was interpolated from.
     bool secret() const;
 };
 

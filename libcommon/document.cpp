@@ -345,9 +345,20 @@ std::string toZoneText(const std::vector<DesiredRecord>& records) {
             continue;
         }
         if (r.op == Op::None) {
-            out += "; delete every " + type + " at " + r.scope.name +
+            std::string except;
+            for (const auto& p : r.scope.txtExclude) {
+                except += (except.empty() ? " except those starting '" : "', '") + p;
+            }
+            if (!except.empty()) {
+                except += "'";
+            }
+            std::string fields;
+            for (const auto& [k, v] : r.scope.fields) {
+                fields += (fields.empty() ? " with " : ", ") + k + " " + v;
+            }
+            out += "; delete every " + type + " at " + r.scope.name + fields +
                    (r.scope.txtPrefix.empty() ? "" : " starting '" + r.scope.txtPrefix + "'") +
-                   where + "\n";
+                   except + where + "\n";
             continue;
         }
         if (r.op == Op::Merge) {
@@ -358,7 +369,8 @@ std::string toZoneText(const std::vector<DesiredRecord>& records) {
             }
         }
         const record::Record rr{r.name, r.type, r.ttl, r.data.value_or("")};
-        out += (r.op == Op::Remove ? "; remove: " : "") + rr.toZoneLine() + "\n";
+        out += r.op == Op::Remove ? "; remove: " + rr.toZoneLine() + where + "\n"
+                                  : rr.toZoneLine() + "\n";
     }
     return out;
 }

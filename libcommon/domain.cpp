@@ -170,10 +170,12 @@ NestedEntry parseNestedEntry(std::string_view key, std::string_view value,
     // Value pieces go to [0], [-1], [-2] ... as Python's addList[-i] does.
     const std::size_t n = out.fields.size();
     for (std::size_t i = 0; i < valueList.size(); ++i) {
-        if (i > n) {
-            log::warn("too many fields in " + quoted(value) + " for key " + quoted(key) +
-                      ", ignoring the rest");
-            break;
+        if (valueList.size() > n) {
+            // Python's addList[-n] is addList[0]: the original silently let the extra piece
+            // overwrite the first one (`mx = host:10:x` published MX 10 x).
+            throw Error(Exit::Config, quoted(value) + " has " + std::to_string(valueList.size()) +
+                                          " fields, but '" + std::string(key) + "' takes at most " +
+                                          std::to_string(n));
         }
         out.fields[(n - i) % n] = valueList[i];
     }
@@ -188,7 +190,16 @@ std::vector<Item> interpret(const config::Section& section, std::string_view rrT
             continue;
         }
         for (const auto& item : items(v.value)) {
-            const NestedEntry e = parseNestedEntry(v.key, item, spec.defaults, spec.splitKey, spec.split);
+            NestedEntry e;
+            try {
+                e = parseNestedEntry(v.key, item, spec.defaults, spec.splitKey, spec.split);
+            } catch (const Error& error) {
+                throw Error(error.code(),
+                            "[domain:" + section.name + "] " + v.key + ": " +
+                                (v.secret() ? std::string("invalid value (not shown: it comes from a secret)")
+                                            : error.message()),
+                            v.where);
+            }
             Item it;
             it.mode = e.mode;
             it.key = v.key;
@@ -325,15 +336,26 @@ public:
         tlsrpt();
         tlsa();
         dkim();
+        warnUnknownKeys();
         return std::move(plan_);
     }
 
 private:
+    // A value that holds a secret is never repeated in a message.
+    static std::string shown(bool secret, const std::string& message) {
+        return secret ? "invalid value (not shown: it comes from a secret)" : message;
+    }
+
     [[noreturn]] void fail(const config::Value& v, const std::string& message) const {
-        throw Error(Exit::Config, "[domain:" + section_.name + "] " + v.key + ": " + message,
+        throw Error(Exit::Config,
+                    "[domain:" + section_.name + "] " + v.key + ": " + shown(v.secret(), message),
                     v.where);
     }
     [[noreturn]] void fail(const Item& it, const std::string& message) const {
+        const config::Value* v = section_.find(it.key);
+        if (v != nullptr && v->secret()) {
+            fail(*v, message);
+        }
         throw Error(Exit::Config, "[domain:" + section_.name + "] " + it.key + ": " + message,
                     it.where);
     }
@@ -1202,6 +1224,36 @@ private:
             }
             spec.scope = Scope{"*._domainkey." + domain_, Type::TXT, {}, "v=DKIM1", {}};
             plan_.dkim.push_back(std::move(spec));
+        }
+    }
+
+    // The original ignored keys it did not know; a typo such as `ipv4` then did nothing.
+    // Keys are checked only where they were written, so [domain] and [DEFAULT] keys that
+    // other section types use are not reported once per domain.
+    void warnUnknownKeys() const {
+        static const std::set<std::string> byPrefix = {"ip4", "ip6", "mx", "srv", "caa",
+                                                       "dkim", "tlsa", "spf"};
+        static const std::set<std::string> byWord = {"dmarc", "soa", "mtasts", "tlsrpt",
+                                                     "txt", "cname", "adsp", "acme", "cert", "ttl"};
+        // Access keys of the DNS providers (cdm-dns-apply(1)), and the original's.
+        static const std::set<std::string> access = {
+            "handler", "user", "passwd", "password", "keyfile", "server", "port", "zone",
+            "apikey", "api_key", "api_url", "url", "server_id", "zonefile", "reload", "serial",
+            "algorithm", "cabundle", "resolver", "trust_anchor"};
+        const std::string own = "[domain:" + section_.name + "]";
+        for (const auto& v : section_.values) {
+            if (v.origin != own) {
+                continue;
+            }
+            const std::string word = v.key.substr(0, v.key.find_first_of(".+- "));
+            bool known = access.count(v.key) != 0 || byWord.count(word) != 0;
+            for (const auto& p : byPrefix) {
+                known = known || belongsTo(v.key, p);
+            }
+            if (!known) {
+                log::warn(v.where.toString() + ": key '" + v.key + "' of " + own +
+                          " is not one cdm knows, ignoring");
+            }
         }
     }
 

@@ -1,6 +1,9 @@
 #include "libcommon/ini.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iostream>
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -206,6 +209,26 @@ void Ini::readString(std::string_view text, const std::string& sourceName) {
 }
 
 void Ini::readFile(const std::string& path) {
+    if (path == "-") {
+        std::string text;
+        std::array<char, 65536> buffer{};
+        while (std::cin) {
+            std::cin.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+            text.append(buffer.data(), static_cast<std::size_t>(std::cin.gcount()));
+            if (text.size() > maxSourceBytes) {
+                break; // readString() reports it
+            }
+        }
+        if (std::cin.bad()) {
+            throw Error(Exit::IoErr, "unable to read standard input", Location{"<stdin>", 0, {}});
+        }
+        readString(text, "<stdin>");
+        return;
+    }
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+        throw Error(Exit::NoInput, "is a directory, not a configuration file", Location{path, 0, {}});
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw Error(Exit::NoInput, std::string("unable to open: ") + std::strerror(errno),
@@ -222,7 +245,7 @@ void Ini::readFile(const std::string& path) {
     readString(text, path);
 }
 
-std::string Ini::interpolate(const Section& section, const Entry& entry) const {
+std::string Ini::interpolate(const Section& section, const Entry& entry, bool* usedSecret) const {
     std::string out;
     std::vector<std::string> chain{entry.key};
 
@@ -266,6 +289,9 @@ std::string Ini::interpolate(const Section& section, const Entry& entry) const {
                                     "value of " + quoted(entry.key) + " refers to %(" + ref +
                                         ")s, but [" + section.name + "] has no key " + quoted(ref),
                                     entry.where);
+                    }
+                    if (usedSecret != nullptr && log::isSecretKey(ref)) {
+                        *usedSecret = true;
                     }
                     expand(*target, depth + 1);
                     rest.remove_prefix(close + 2);

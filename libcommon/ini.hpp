@@ -53,7 +53,8 @@ public:
     // Error(Exit::DataErr) for text that is binary (a NUL byte) or larger than maxSourceBytes.
     void readString(std::string_view text, const std::string& sourceName);
 
-    // Read a file. Throws Error(Exit::NoInput) when it cannot be opened or read, otherwise
+    // Read a file; "-" is standard input (named "<stdin>"). Throws Error(Exit::NoInput) when
+    // it cannot be opened or is a directory, Error(Exit::IoErr) when reading fails, otherwise
     // as readString().
     void readFile(const std::string& path);
 
@@ -65,9 +66,12 @@ public:
     // Names of every source read, in order.
     const std::vector<std::string>& sources() const { return sources_; }
 
-    // The value of `key` in `section` (falling back to [DEFAULT]) with %-interpolation done.
-    // Throws Error(Exit::Config) for a reference to a missing key or a loop.
-    std::string interpolate(const Section& section, const Entry& entry) const;
+    // The value of `entry` of `section` with %-interpolation done (references are looked up
+    // in the section, then in [DEFAULT]). Sets `*usedSecret` when a referenced key holds a
+    // secret (log::isSecretKey). Throws Error(Exit::Config) for a reference to a missing key
+    // or a loop.
+    std::string interpolate(const Section& section, const Entry& entry,
+                            bool* usedSecret = nullptr) const;
 
 private:
     Section& sectionFor(const std::string& name, const Location& where);

@@ -119,12 +119,22 @@ bool isSecretKey(std::string_view key) {
     for (char c : key) {
         lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
-    static constexpr std::array<std::string_view, 9> suffixes = {
-        "passwd", "password", "passwort", "secret", "apikey",
-        "api_key", "api-key", "hmac_key", "token"};
-    for (auto suffix : suffixes) {
-        if (endsWith(lower, suffix)) {
+    if (lower.find('.') != std::string::npos) {
+        return false; // a record key such as txt._secret, never a credential
+    }
+    static constexpr std::array<std::string_view, 9> names = {
+        "passwd", "password", "passwort", "secret", "apikey", "api_key", "api-key", "hmac_key", "token"};
+    for (auto name : names) {
+        // The whole key, or a suffix after '_' or '-' ("tsig_secret", "eab_hmac_key"); not
+        // "txt.token", which is a record key.
+        if (lower == name) {
             return true;
+        }
+        if (endsWith(lower, name) && lower.size() > name.size()) {
+            const char before = lower[lower.size() - name.size() - 1];
+            if (before == '_' || before == '-') {
+                return true;
+            }
         }
     }
     return false;

@@ -39,8 +39,8 @@ inline void error(std::string_view m) { write(Level::Error, m); }
 using Sink = std::function<void(std::string_view line)>;
 void setSink(Sink sink);
 
-// True for keys whose values are secrets: passwd, password, passwort, secret, and any key
-// ending in one of these or in "apikey", "api_key", "hmac_key", "token".
+// True for keys whose values are secrets: passwd, password, passwort, secret, apikey,
+// api_key, hmac_key and token, alone or after '_' or '-' ("tsig_secret", "eab_hmac_key").
 bool isSecretKey(std::string_view key);
 // `value`, or "********" when `key` names a secret.
 std::string redact(std::string_view key, std::string_view value);

@@ -34,7 +34,8 @@ conf() {
 
 @test "--format takes json or zone only" {
     run --separate-stderr -64 cdm-config --format yaml "$F/web-mail.conf"
-    [[ $stderr == *"--format yaml"* ]] || false
+    [[ $stderr == "cdm-config: --format takes json or zone, not 'yaml'"* ]] || false
+    assert_output ""
 }
 
 @test "the document is JSON that jq reads, with every section and record" {
@@ -105,7 +106,7 @@ a.test. 600 IN MX 5 m.a.test."
     assert_line "tlsa.example.test. 600 IN MX 30 testmail23.example.test."
     assert_line "imgr.example.test. 600 IN TXT \"v=spf1 -mx +a ?all\""
     assert_line "_adsp._domainkey.imgr.example.test. 600 IN TXT \"dkim=all\""
-    assert_line "; remove: imgr.example.test. 600 IN A 127.0.0.5"
+    assert_line --partial "; remove: imgr.example.test. 600 IN A 127.0.0.5 ("
     assert_line "imgr.example.test. 600 IN AAAA ffc::30"
     assert_line "tlsa.example.test. 600 IN CAA 128 issuewild \"other.example\""
     assert_line --partial '; delete every TXT at _acme-challenge.imgr.example.test.'
@@ -122,6 +123,13 @@ a.test. 600 IN MX 5 m.a.test."
     run --separate-stderr -66 cdm-config "$BATS_TEST_TMPDIR/nope.conf"
     assert_equal "$stderr" "cdm-config: $BATS_TEST_TMPDIR/nope.conf: unable to open: No such file or directory"
     assert_output ""
+}
+
+@test "a directory exits 66; '-' reads standard input" {
+    run --separate-stderr -66 cdm-config "$BATS_TEST_TMPDIR"
+    assert_equal "$stderr" "cdm-config: $BATS_TEST_TMPDIR: is a directory, not a configuration file"
+    run -0 --separate-stderr sh -c 'printf "[domain:a.test]\nip4 = 192.0.2.1\n" | cdm-config --format zone -'
+    assert_output "a.test. 600 IN A 192.0.2.1"
 }
 
 @test "a conflicting duplicate key exits 78 with file and line" {

@@ -319,8 +319,8 @@ TEST(DomainNestedEntry, KeyFillsFromFrontValueFromBack) {
                                                  Split::Whitespace);
     EXPECT_EQ(e.fields, (std::vector<std::string>{"d", "a", "f", "e"})) << "list grows with the key";
     EXPECT_EQ(e.scopeFields, (std::vector<std::string>{"caa", "a", "b", "c"}));
-    const auto wrap = cdm::domain::parseNestedEntry("mx", "a:b:c", {"*", "10"}, true, Split::Colon);
-    EXPECT_EQ(wrap.fields, (std::vector<std::string>{"c", "b"})) << "Python's addList[-2] is [0]";
+    // Python's addList[-2] is addList[0]: the original let a third piece overwrite the host.
+    EXPECT_THROW(cdm::domain::parseNestedEntry("mx", "a:b:c", {"*", "10"}, true, Split::Colon), Error);
     const auto add = cdm::domain::parseNestedEntry("srv+", "t", {"*", "http"}, true, Split::Colon);
     EXPECT_EQ(add.mode, cdm::domain::Mode::Add);
     EXPECT_EQ(add.fields, (std::vector<std::string>{"t", "http"}));
@@ -341,7 +341,7 @@ TEST(DomainRecords, StaticRecordsOfTheUpdatePhase) {
          "; a.test. A replace: 'ip4', filled in by cdm-ip (d.conf:2)\n"},
         {"A none deletes", "ip4 = none", "; delete every A at a.test. (d.conf:2)\n"},
         {"A empty deletes", "ip4 =", "; delete every A at a.test. (d.conf:2)\n"},
-        {"A remove", "ip4 -= 192.0.2.9", "; remove: a.test. 600 IN A 192.0.2.9\n"},
+        {"A remove", "ip4 -= 192.0.2.9", "; remove: a.test. 600 IN A 192.0.2.9 (d.conf:2)\n"},
         {"AAAA canonical", "ip6 = 2001:DB8:0:0::1", "a.test. 600 IN AAAA 2001:db8::1\n"},
         {"MX default prio", "mx = mail.a.test", "a.test. 600 IN MX 10 mail.a.test.\n"},
         {"MX value prio wins", "mx.30 = mx2.a.test:15", "a.test. 600 IN MX 15 mx2.a.test.\n"},
@@ -510,6 +510,9 @@ TEST(DomainErrors, InvalidValuesNameKeyAndLine) {
         {"two CNAMEs", "cname = x.test, y.test", "at most one CNAME"},
         {"bad ttl", "ttl = forever", "ttl"},
         {"bad MX host", "mx = a..b", "a..b"},
+        {"too many MX fields (the original published MX 10 x)", "mx = m.a.test:10:x",
+         "'m.a.test:10:x' has 3 fields, but 'mx' takes at most 2"},
+        {"too many TLSA fields", "cert = c\ntlsa = auto:3:1:1:443:tcp:extra", "takes at most 6"},
     };
     for (const auto& c : cases) {
         try {
@@ -526,4 +529,24 @@ TEST(DomainErrors, InvalidValuesNameKeyAndLine) {
 
 TEST(DomainErrors, InvalidDomainName) {
     EXPECT_THROW(plan("[domain:a..test]\nip4 = 192.0.2.1\n", "a..test"), Error);
+}
+
+TEST(DomainErrors, SecretsInterpolatedIntoRecordsAreNotShown) {
+    try {
+        plan("[domain:a.test]\npasswd = hunter2\nip4 = %(passwd)s\n");
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::Config);
+        EXPECT_THAT(e.what(), HasSubstr("d.conf:3: [domain:a.test] ip4: invalid value (not shown"));
+        EXPECT_THAT(e.what(), testing::Not(HasSubstr("hunter2")));
+    }
+}
+
+TEST(DomainWarnings, UnknownKeysWrittenInTheSection) {
+    LogCapture log;
+    plan("[domain]\nkeyfile = /k\n[domain:a.test]\nipv4 = 192.0.2.1\ndmark.p = reject\n"
+         "ip4 = 192.0.2.1\nmx.10 = m.a.test\nserver = 127.0.0.1\n");
+    EXPECT_THAT(log.all(), HasSubstr("d.conf:4: key 'ipv4' of [domain:a.test] is not one cdm knows"));
+    EXPECT_THAT(log.all(), HasSubstr("d.conf:5: key 'dmark.p' of [domain:a.test]"));
+    EXPECT_EQ(log.lines.size(), 2U) << log.all();
 }

@@ -13,13 +13,15 @@ int main(int argc, char** argv) {
         "[options] [file ...]",
         "Read cryptdomainmgr configuration files (merged in order, later wins) and\n"
         "--config-content, and print one JSON document: every section with its defaults\n"
-        "resolved, and the static DNS records of the update phase. Nothing is changed."};
+        "resolved, and the static DNS records of the update phase. A file '-' is standard\n"
+        "input. Nothing is changed."};
     po::options_description options("Options");
     options.add_options()("config-content", po::value<std::string>(),
                           "configuration text read after the files; runs of two or more "
                           "spaces are newlines")(
-        "format", po::value<std::string>()->default_value("json"), "json | zone")(
-        "file", po::value<std::vector<std::string>>()->composing(), "configuration file");
+        "format", po::value<std::string>()->default_value("json"), "json | zone");
+    po::options_description operands;
+    operands.add_options()("file", po::value<std::vector<std::string>>()->composing(), "");
     po::positional_options_description positional;
     positional.add("file", -1);
 
@@ -32,12 +34,10 @@ int main(int argc, char** argv) {
         if (vm.count("config-content") != 0U) {
             request.content = vm["config-content"].as<std::string>();
         }
-        if (common.format != "json" && common.format != "zone") {
-            throw po::invalid_option_value("--format " + common.format);
-        }
+        cdm::cli::requireOneOf("format", common.format, {"json", "zone"});
         const auto result = cdm::configdoc::run(request);
         cdm::cli::writeOut(common.format == "zone" ? cdm::document::toZoneText(result.records)
                                                    : cdm::document::serialize(result.document));
         return 0;
-    });
+    }, operands);
 }

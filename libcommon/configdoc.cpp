@@ -9,12 +9,6 @@ namespace json = boost::json;
 
 namespace {
 
-json::object scopeJson(const document::Scope& scope) {
-    document::DesiredRecord probe;
-    probe.scope = scope;
-    return document::toJson(probe).at("scope").as_object();
-}
-
 std::string_view modeName(domain::Mode mode) {
     switch (mode) {
     case domain::Mode::Set:
@@ -98,7 +92,7 @@ Result run(const Request& request) {
                                         {"usage", t.usage},
                                         {"selector", t.selector},
                                         {"matching", t.matching},
-                                        {"scope", scopeJson(t.scope)},
+                                        {"scope", document::toJson(t.scope)},
                                         {"source", t.source}});
         }
         out["tlsa"] = std::move(tlsa);
@@ -107,7 +101,7 @@ Result run(const Request& request) {
             dkim.push_back(json::object{{"mode", modeName(d.mode)},
                                         {"op", d.op},
                                         {"key", d.key},
-                                        {"scope", scopeJson(d.scope)},
+                                        {"scope", document::toJson(d.scope)},
                                         {"source", d.source}});
         }
         out["dkim"] = std::move(dkim);

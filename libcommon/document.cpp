@@ -192,31 +192,35 @@ bool Scope::contains(const record::Record& rr) const {
     return true;
 }
 
-json::object toJson(const DesiredRecord& r) {
-    json::object scope{{"name", r.scope.name}, {"type", record::toString(r.scope.type)}};
-    if (!r.scope.fields.empty()) {
+json::object toJson(const Scope& scope) {
+    json::object out{{"name", scope.name}, {"type", record::toString(scope.type)}};
+    if (!scope.fields.empty()) {
         json::object fields;
-        for (const auto& [k, v] : r.scope.fields) {
+        for (const auto& [k, v] : scope.fields) {
             fields[k] = v;
         }
-        scope["fields"] = std::move(fields);
+        out["fields"] = std::move(fields);
     }
-    if (!r.scope.txtPrefix.empty()) {
-        scope["txt_prefix"] = r.scope.txtPrefix;
+    if (!scope.txtPrefix.empty()) {
+        out["txt_prefix"] = scope.txtPrefix;
     }
-    if (!r.scope.txtExclude.empty()) {
+    if (!scope.txtExclude.empty()) {
         json::array ex;
-        for (const auto& p : r.scope.txtExclude) {
+        for (const auto& p : scope.txtExclude) {
             ex.emplace_back(p);
         }
-        scope["txt_exclude"] = std::move(ex);
+        out["txt_exclude"] = std::move(ex);
     }
+    return out;
+}
+
+json::object toJson(const DesiredRecord& r) {
     json::object o{{"name", r.name},
                    {"type", record::toString(r.type)},
                    {"ttl", r.ttl},
                    {"data", r.data ? json::value(*r.data) : json::value(nullptr)},
                    {"op", toString(r.op)},
-                   {"scope", std::move(scope)}};
+                   {"scope", toJson(r.scope)}};
     if (!r.placeholder.empty()) {
         o["auto"] = r.placeholder;
     }

@@ -73,6 +73,7 @@ struct DesiredRecord {
     std::string section;       // the [domain:NAME] it came from
 };
 
+boost::json::object toJson(const Scope& scope);
 boost::json::object toJson(const DesiredRecord& r);
 // Throws Error(Exit::DataErr) naming `path` (e.g. "records[3].data") when a member is wrong.
 DesiredRecord recordFromJson(const boost::json::value& v, const std::string& path);

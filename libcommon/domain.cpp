@@ -776,65 +776,82 @@ private:
         }
     }
 
-    void dmarc() {
-        const auto dict = interpretDict(section_, "dmarc");
-        if (dict.empty()) {
-            return;
-        }
-        bool bare = false;
+    // The `WORD` and `WORD.FIELD` keys of the section (dmarc, soa, mtasts, tlsrpt): the
+    // first of them, for locations; whether a bare `WORD` key is there; the fields in order.
+    // A bare key must be empty or `none` unless `bareIgnored` (the original ignored `soa =`).
+    struct DictKeys {
         const config::Value* first = nullptr;
-        std::vector<std::pair<std::string, std::string>> set;
-        std::vector<std::string> remove;
+        bool bare = false;
+        std::vector<std::pair<std::string, const config::Value*>> fields;
+    };
+    DictKeys dictKeys(std::string_view word, std::string_view bareHint, bool bareIgnored = false) const {
+        DictKeys out;
         for (const auto& v : section_.values) {
             const auto pieces = splitOn(v.key, '.');
-            if (pieces[0] != "dmarc") {
+            if (pieces[0] != word) {
                 continue;
-            }
-            if (first == nullptr) {
-                first = &v;
             }
             if (pieces.size() == 1) {
-                if (!isNone(v.value)) {
-                    fail(v, "a bare 'dmarc' key takes no value (set tags with dmarc.TAG = VALUE)");
+                if (bareIgnored) {
+                    continue;
                 }
-                bare = true;
-                continue;
+                if (!isNone(v.value)) {
+                    fail(v, "a bare '" + std::string(word) + "' key takes no value (" +
+                                std::string(bareHint) + ")");
+                }
+                out.bare = true;
+            } else {
+                out.fields.emplace_back(v.key.substr(word.size() + 1), &v);
             }
-            const std::string tag = v.key.substr(6);
-            if (v.value.empty()) {
+            if (out.first == nullptr) {
+                out.first = &v;
+            }
+        }
+        return out;
+    }
+
+    void dmarc() {
+        const DictKeys keys = dictKeys("dmarc", "set tags with dmarc.TAG = VALUE");
+        if (keys.first == nullptr) {
+            return;
+        }
+        std::vector<std::pair<std::string, std::string>> set;
+        std::vector<std::string> remove;
+        for (const auto& [tag, v] : keys.fields) {
+            if (v->value.empty()) {
                 remove.push_back(tag);
                 continue;
             }
-            checkDmarcTag(v, tag, v.value);
+            checkDmarcTag(*v, tag, v->value);
             if (tag != "v") {
-                set.emplace_back(tag, v.value);
+                set.emplace_back(tag, v->value);
             }
         }
         const std::string ownerName = "_dmarc." + domain_;
         Scope scope{ownerName, Type::TXT, {}, "v=DMARC1", {}};
-        if (bare && set.empty()) {
-            plan_.records.push_back(make(ownerName, Type::TXT, "DMARC", Op::None, first->where, scope));
+        const Location& where = keys.first->where;
+        if (keys.bare && set.empty()) {
+            plan_.records.push_back(make(ownerName, Type::TXT, "DMARC", Op::None, where, scope));
             return;
         }
         // v first and p second (RFC 7489 §6.4), the rest as written, with no spaces as the
         // original wrote it.
-        std::string text = "v=DMARC1;p=";
         std::string p = "none";
         for (const auto& [tag, value] : set) {
             if (tag == "p") {
                 p = value;
             }
         }
-        text += p;
+        std::string text = "v=DMARC1;p=" + p;
         for (const auto& [tag, value] : set) {
             if (tag != "p") {
                 text += ";" + tag + "=" + value;
             }
         }
-        DesiredRecord r = make(ownerName, Type::TXT, "DMARC", bare ? Op::Replace : Op::Merge,
-                               first->where, scope);
+        DesiredRecord r =
+            make(ownerName, Type::TXT, "DMARC", keys.bare ? Op::Replace : Op::Merge, where, scope);
         r.data = record::txtFromText(text);
-        if (!bare) {
+        if (!keys.bare) {
             json::object tags;
             for (const auto& [tag, value] : set) {
                 tags[tag] = value;
@@ -882,36 +899,28 @@ private:
         static const std::map<std::string, std::string> fieldOf = {
             {"primns", "mname"}, {"hostmaster", "rname"}, {"serial", "serial"},
             {"refresh", "refresh"}, {"retry", "retry"}, {"expire", "expire"}, {"ncttl", "minimum"}};
-        json::object fields;
-        const config::Value* first = nullptr;
-        for (const auto& v : section_.values) {
-            const auto pieces = splitOn(v.key, '.');
-            if (pieces[0] != "soa" || pieces.size() == 1) {
-                continue; // a bare `soa =` was accepted and ignored by the original
-            }
-            const std::string field = v.key.substr(4);
-            const auto it = fieldOf.find(field);
-            if (it == fieldOf.end()) {
-                fail(v, "unknown SOA field " + quoted(field) +
-                            " (primns, hostmaster, serial, refresh, retry, expire, ncttl)");
-            }
-            if (first == nullptr) {
-                first = &v;
-            }
-            if (field == "primns") {
-                fields[it->second] = absolute(v.value, v);
-            } else if (field == "hostmaster") {
-                fields[it->second] = hostmaster(v);
-            } else if (!isNumber(v.value, 4294967295UL)) {
-                fail(v, "SOA " + field + " " + quoted(v.value) + " is not a number from 0 to 4294967295");
-            } else {
-                fields[it->second] = std::stoul(v.value);
-            }
-        }
-        if (first == nullptr) {
+        const DictKeys keys = dictKeys("soa", "", true);
+        if (keys.first == nullptr) {
             return;
         }
-        DesiredRecord r = make(domain_, Type::SOA, "SOA", Op::Merge, first->where, {});
+        json::object fields;
+        for (const auto& [field, v] : keys.fields) {
+            const auto it = fieldOf.find(field);
+            if (it == fieldOf.end()) {
+                fail(*v, "unknown SOA field " + quoted(field) +
+                             " (primns, hostmaster, serial, refresh, retry, expire, ncttl)");
+            }
+            if (field == "primns") {
+                fields[it->second] = absolute(v->value, *v);
+            } else if (field == "hostmaster") {
+                fields[it->second] = hostmaster(*v);
+            } else if (!isNumber(v->value, 4294967295UL)) {
+                fail(*v, "SOA " + field + " " + quoted(v->value) + " is not a number from 0 to 4294967295");
+            } else {
+                fields[it->second] = std::stoul(v->value);
+            }
+        }
+        DesiredRecord r = make(domain_, Type::SOA, "SOA", Op::Merge, keys.first->where, {});
         r.merge = {{"soa", fields}};
         plan_.records.push_back(std::move(r));
     }
@@ -1005,62 +1014,45 @@ private:
     }
 
     void mtasts() {
+        const DictKeys keys = dictKeys("mtasts", "use mtasts.mode, mtasts.mx, mtasts.max_age");
+        if (keys.first == nullptr) {
+            return;
+        }
         std::string mode = "testing";
         std::vector<std::string> mx;
         unsigned long maxAge = 604800;
         std::string policyFile;
-        const config::Value* first = nullptr;
-        bool bare = false;
-        bool any = false;
-        for (const auto& v : section_.values) {
-            const auto pieces = splitOn(v.key, '.');
-            if (pieces[0] != "mtasts") {
-                continue;
-            }
-            if (first == nullptr) {
-                first = &v;
-            }
-            if (pieces.size() == 1) {
-                if (!isNone(v.value)) {
-                    fail(v, "a bare 'mtasts' key takes no value (use mtasts.mode and friends)");
-                }
-                bare = true;
-                continue;
-            }
-            any = true;
-            const std::string field = v.key.substr(7);
+        for (const auto& [field, v] : keys.fields) {
             if (field == "mode") {
-                if (v.value != "enforce" && v.value != "testing" && v.value != "none") {
-                    fail(v, "MTA-STS mode " + quoted(v.value) + " is not enforce, testing or none");
+                if (v->value != "enforce" && v->value != "testing" && v->value != "none") {
+                    fail(*v, "MTA-STS mode " + quoted(v->value) + " is not enforce, testing or none");
                 }
-                mode = v.value;
+                mode = v->value;
             } else if (field == "mx") {
-                for (const auto& host : items(v.value)) {
+                for (const auto& host : items(v->value)) {
                     const bool wild = host.rfind("*.", 0) == 0;
-                    std::string checked = absolute(wild ? host.substr(2) : host, v);
+                    std::string checked = absolute(wild ? host.substr(2) : host, *v);
                     checked.pop_back();
                     mx.push_back(wild ? "*." + checked : checked);
                 }
             } else if (field == "max_age") {
-                if (!isNumber(v.value, 31557600UL)) {
-                    fail(v, "MTA-STS max_age " + quoted(v.value) +
-                                " is not a number of seconds up to 31557600 (RFC 8461)");
+                if (!isNumber(v->value, 31557600UL)) {
+                    fail(*v, "MTA-STS max_age " + quoted(v->value) +
+                                 " is not a number of seconds up to 31557600 (RFC 8461)");
                 }
-                maxAge = std::stoul(v.value);
+                maxAge = std::stoul(v->value);
             } else if (field == "policyfile") {
-                policyFile = v.value;
+                policyFile = v->value;
             } else {
-                fail(v, "unknown MTA-STS key " + quoted(v.key) +
-                            " (mtasts.mode, mtasts.mx, mtasts.max_age, mtasts.policyfile)");
+                fail(*v, "unknown MTA-STS key " + quoted(v->key) +
+                             " (mtasts.mode, mtasts.mx, mtasts.max_age, mtasts.policyfile)");
             }
-        }
-        if (first == nullptr) {
-            return;
         }
         const std::string ownerName = "_mta-sts." + domain_;
         Scope scope{ownerName, Type::TXT, {}, "v=STSv1", {}};
-        if (bare && !any) {
-            plan_.records.push_back(make(ownerName, Type::TXT, "MTA-STS", Op::None, first->where, scope));
+        const Location& where = keys.first->where;
+        if (keys.fields.empty()) {
+            plan_.records.push_back(make(ownerName, Type::TXT, "MTA-STS", Op::None, where, scope));
             return;
         }
         if (mx.empty()) {
@@ -1073,10 +1065,10 @@ private:
             }
         }
         if (mx.empty()) {
-            fail(*first, "MTA-STS needs mtasts.mx (or mx records in this section)");
+            fail(*keys.first, "MTA-STS needs mtasts.mx (or mx records in this section)");
         }
         const std::string policy = mtaStsPolicy(mode, mx, maxAge);
-        DesiredRecord r = make(ownerName, Type::TXT, "MTA-STS", Op::Replace, first->where, scope);
+        DesiredRecord r = make(ownerName, Type::TXT, "MTA-STS", Op::Replace, where, scope);
         r.data = record::txtFromText("v=STSv1; id=" + mtaStsId(policy));
         plan_.records.push_back(std::move(r));
         json::object file{{"kind", "mta-sts-policy"},
@@ -1085,55 +1077,40 @@ private:
                                       "/.well-known/mta-sts.txt"},
                           {"mode", "0644"},
                           {"content", policy},
-                          {"source", first->where.toString()}};
+                          {"source", where.toString()}};
         file["path"] = policyFile.empty() ? json::value(nullptr) : json::value(policyFile);
         plan_.files.push_back(std::move(file));
     }
 
     void tlsrpt() {
-        const config::Value* first = nullptr;
+        const DictKeys keys = dictKeys("tlsrpt", "use tlsrpt.rua");
+        if (keys.first == nullptr) {
+            return;
+        }
         std::vector<std::string> rua;
-        bool bare = false;
-        for (const auto& v : section_.values) {
-            const auto pieces = splitOn(v.key, '.');
-            if (pieces[0] != "tlsrpt") {
-                continue;
+        for (const auto& [field, v] : keys.fields) {
+            if (field != "rua") {
+                fail(*v, "unknown TLSRPT key " + quoted(v->key) + " (tlsrpt.rua)");
             }
-            if (first == nullptr) {
-                first = &v;
-            }
-            if (pieces.size() == 1) {
-                if (!isNone(v.value)) {
-                    fail(v, "a bare 'tlsrpt' key takes no value (use tlsrpt.rua)");
-                }
-                bare = true;
-                continue;
-            }
-            if (v.key != "tlsrpt.rua") {
-                fail(v, "unknown TLSRPT key " + quoted(v.key) + " (tlsrpt.rua)");
-            }
-            for (const auto& uri : items(v.value)) {
+            for (const auto& uri : items(v->value)) {
                 if (uri.rfind("mailto:", 0) != 0 && uri.rfind("https:", 0) != 0) {
-                    fail(v, "TLSRPT rua " + quoted(uri) + " is not a mailto: or https: URI (RFC 8460)");
+                    fail(*v, "TLSRPT rua " + quoted(uri) + " is not a mailto: or https: URI (RFC 8460)");
                 }
                 rua.push_back(uri);
             }
         }
-        if (first == nullptr) {
-            return;
-        }
         const std::string ownerName = "_smtp._tls." + domain_;
         Scope scope{ownerName, Type::TXT, {}, "v=TLSRPTv1", {}};
+        const Location& where = keys.first->where;
         if (rua.empty()) {
-            (void)bare;
-            plan_.records.push_back(make(ownerName, Type::TXT, "TLSRPT", Op::None, first->where, scope));
+            plan_.records.push_back(make(ownerName, Type::TXT, "TLSRPT", Op::None, where, scope));
             return;
         }
         std::string text = "v=TLSRPTv1; rua=";
         for (std::size_t i = 0; i < rua.size(); ++i) {
             text += (i ? "," : "") + rua[i];
         }
-        DesiredRecord r = make(ownerName, Type::TXT, "TLSRPT", Op::Replace, first->where, scope);
+        DesiredRecord r = make(ownerName, Type::TXT, "TLSRPT", Op::Replace, where, scope);
         r.data = record::txtFromText(text);
         plan_.records.push_back(std::move(r));
     }

@@ -134,7 +134,8 @@ Section resolve(const ini::Ini& ini, SectionType type, const std::string& name,
                     continue;
                 }
                 bool fromSecret = false;
-                std::string value = ini.interpolate(*layer.section, e, &fromSecret);
+                const ini::Section& context = layer.context != nullptr ? *layer.context : *layer.section;
+                std::string value = ini.interpolate(context, e, &fromSecret);
                 out.values.push_back(Value{e.key, std::move(value), e.where, layer.origin, fromSecret});
             }
         } else if (layer.builtin != nullptr) {
@@ -221,7 +222,12 @@ void checkHandler(SectionType type, const Section& section) {
     if (value.empty()) {
         return; // no handler: the section is skipped, as in the original
     }
-    if (known->second.count(handlerFamily(value)) == 0) {
+    const std::string family = handlerFamily(value);
+    const std::string variant = value.size() > family.size() ? value.substr(family.size() + 1) : "";
+    // The original's two-part names: dnsuptools/inwx, and dehydrated/<CA> (letsencrypt or another).
+    const bool variantOk = variant.empty() || (family == "dnsuptools" && variant == "inwx") ||
+                           (family == "dehydrated" && value.find('/', family.size() + 1) == std::string::npos);
+    if (known->second.count(family) == 0 || !variantOk) {
         std::string list;
         for (const auto& h : known->second) {
             list += (list.empty() ? "" : ", ") + h;
@@ -289,7 +295,8 @@ Config load(const ini::Ini& ini) {
             if (typeSection != nullptr && typeSection != own) {
                 layers.push_back({"[" + std::string(typeName) + "]", typeSection, nullptr});
             }
-            layers.push_back({"[DEFAULT]", defaultSection, nullptr});
+            const ini::Section* reader = own != nullptr ? own : typeSection;
+            layers.push_back({"[DEFAULT]", defaultSection, nullptr, reader});
             const std::string handler = effectiveHandler(type, name, layers);
             if (const auto h = defaults.handler.find(handlerFamily(handler));
                 h != defaults.handler.end()) {

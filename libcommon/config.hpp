@@ -61,6 +61,9 @@ struct Layer {
     std::string origin;
     const ini::Section* section = nullptr;                          // a written section, or
     const std::vector<std::pair<std::string, std::string>>* builtin = nullptr; // built-ins
+    // Where %(key)s references of this layer's values are looked up; `section` when null.
+    // configparser reads a [DEFAULT] value in the section that inherits it.
+    const ini::Section* context = nullptr;
 };
 Section resolve(const ini::Ini& ini, SectionType type, const std::string& name,
                 const std::vector<Layer>& layers);

@@ -1,5 +1,7 @@
 #include "libcommon/configdoc.hpp"
 
+#include <algorithm>
+
 #include "libcommon/domain.hpp"
 #include "libcommon/log.hpp"
 
@@ -41,6 +43,9 @@ json::object sectionToJson(const config::Section& section) {
 }
 
 Result run(const Request& request) {
+    if (std::count(request.files.begin(), request.files.end(), "-") > 1) {
+        throw Error(Exit::Usage, "standard input ('-') can be read only once");
+    }
     ini::Ini ini;
     for (const auto& f : request.files) {
         ini.readFile(f);

@@ -174,7 +174,10 @@ bool Scope::contains(const record::Record& rr) const {
     }
     for (const auto& [field, want] : fields) {
         const auto have = fieldValue(rr.type, rr.data, field);
-        if (!have || *have != want) {
+        // CAA tags match without case (RFC 8659 §4.1), as record::equalData compares them.
+        const bool noCase = rr.type == record::Type::CAA && field == "tag";
+        if (!have || (noCase ? !(have->size() == want.size() && startsWithNoCase(*have, want))
+                             : *have != want)) {
             return false;
         }
     }

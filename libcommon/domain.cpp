@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <set>
 
 #include <openssl/evp.h>
@@ -346,6 +347,12 @@ private:
         return secret ? "invalid value (not shown: it comes from a secret)" : message;
     }
 
+    // `text` from the value of `key` as a message may show it: never a secret.
+    std::string shownValue(const std::string& key, const std::string& text) const {
+        const config::Value* v = section_.find(key);
+        return v != nullptr && v->secret() ? std::string("(a secret, not shown)") : text;
+    }
+
     [[noreturn]] void fail(const config::Value& v, const std::string& message) const {
         throw Error(Exit::Config,
                     "[domain:" + section_.name + "] " + v.key + ": " + shown(v.secret(), message),
@@ -408,6 +415,17 @@ private:
         return r;
     }
 
+    // A record needs every field; `*` (or nothing) leaves one open only in a delete scope.
+    void requireFields(const Item& it, const char* type,
+                       std::initializer_list<std::pair<const char*, const char*>> fields) const {
+        for (const auto& [field, what] : fields) {
+            if (it.fields.count(field) == 0 || it.fields.at(field).empty()) {
+                fail(it, std::string(type) + " " + what + " is missing in " + quoted(it.raw) +
+                             " ('*' leaves a field open only in the key)");
+            }
+        }
+    }
+
     static Op opFor(Mode mode) {
         switch (mode) {
         case Mode::Set:
@@ -459,7 +477,7 @@ private:
             } else if (config_.find(config::SectionType::Cert, item) != nullptr) {
                 names.push_back(item);
             } else {
-                log::warn(v->where.toString() + ": section cert:" + item +
+                log::warn(v->where.toString() + ": section cert:" + shownValue(v->key, item) +
                           " referenced in domain:" + section_.name + " does not exist, ignoring");
             }
             for (auto& n : names) {
@@ -477,7 +495,8 @@ private:
             if (handleNone(it, list, make(domain_, type, label, Op::None, it.where, scope))) {
                 continue;
             }
-            const std::string content = it.fields.count("content") ? it.fields.at("content") : "";
+            requireFields(it, label.c_str(), {{"content", "address"}});
+            const std::string content = it.fields.at("content");
             DesiredRecord r = make(domain_, type, label, opFor(it.mode), it.where, scope);
             if (content == "auto") {
                 if (it.mode == Mode::Remove) {
@@ -501,11 +520,9 @@ private:
             if (handleNone(it, list, make(domain_, Type::MX, "MX", Op::None, it.where, scope))) {
                 continue;
             }
-            const std::string host = it.fields.count("content") ? it.fields.at("content") : "";
-            const std::string prio = it.fields.count("prio") ? it.fields.at("prio") : "";
-            if (host.empty()) {
-                fail(it, "MX needs a mail server name");
-            }
+            requireFields(it, "MX", {{"content", "mail server"}, {"prio", "preference"}});
+            const std::string host = it.fields.at("content");
+            const std::string prio = it.fields.at("prio");
             DesiredRecord r = make(domain_, Type::MX, "MX", opFor(it.mode), it.where, scope);
             r.data = canonical(Type::MX, prio + " " + absolute(host, it), it);
             plan_.records.push_back(std::move(r));
@@ -533,10 +550,9 @@ private:
             if (handleNone(it, list, make(scope.name, Type::SRV, "SRV", Op::None, it.where, scope))) {
                 continue;
             }
+            requireFields(it, "SRV", {{"server", "target"}, {"service", "service"}, {"proto", "protocol"},
+                                      {"port", "port"}, {"weight", "weight"}, {"prio", "priority"}});
             const std::string target = field(it.fields, "server");
-            if (target.empty()) {
-                fail(it, "SRV needs a target host");
-            }
             const std::string ownerName =
                 underscored(field(it.fields, "service")) + "." + underscored(field(it.fields, "proto")) +
                 "." + domain_;
@@ -694,8 +710,8 @@ private:
         const SpfSets sets = interpretSpf(section_);
         std::vector<std::string> add;
         for (const auto& t : sets.add) {
-            if (mechanism(t) == "v=spf1") {
-                continue;
+            if (mechanism(t) == "v=spf1" || t == "none") {
+                continue; // `spf = none` deletes, as `none` does for every key
             }
             checkSpfToken(*first, t);
             // A later term for the same mechanism replaces the earlier one's qualifier.
@@ -758,6 +774,15 @@ private:
     }
 
     void checkDmarcTag(const config::Value& v, const std::string& tag, const std::string& value) const {
+        if (tag.empty() || !std::all_of(tag.begin(), tag.end(), [](unsigned char c) { return std::isalnum(c); })) {
+            fail(v, "DMARC tag " + quoted(tag) + " is not a tag name (dmarc.TAG = VALUE; no += or -=)");
+        }
+        // RFC 7489 §6.3 and DMARCbis; receivers ignore other tags, so they are only warned about.
+        static const std::set<std::string> known = {"v", "p", "sp", "np", "adkim", "aspf", "pct",
+                                                    "fo", "rf", "ri", "rua", "ruf", "psd", "t"};
+        if (known.count(tag) == 0) {
+            log::warn(v.where.toString() + ": DMARC tag '" + tag + "' is not one of RFC 7489 or DMARCbis");
+        }
         static const std::set<std::string> policies = {"none", "quarantine", "reject"};
         if ((tag == "p" || tag == "sp" || tag == "np") && policies.count(value) == 0) {
             fail(v, "DMARC " + tag + "=" + quoted(value) + " is not none, quarantine or reject");
@@ -1126,6 +1151,12 @@ private:
             const auto field = [&](const Fields& f, const char* name) {
                 return f.count(name) ? f.at(name) : std::string();
             };
+            if (isNone(it.raw) && it.mode != Mode::Set) {
+                if (!it.raw.empty()) {
+                    fail(it, "'none' only goes with '=' (it deletes everything in the key's scope)");
+                }
+                continue;
+            }
             TlsaSpec spec;
             spec.mode = it.mode;
             spec.source = it.where.toString();
@@ -1172,7 +1203,7 @@ private:
                                 {"matching", std::to_string(spec.matching)}};
             }
             if (spec.op != "auto" && spec.op != "none") {
-                log::warn(it.where.toString() + ": TLSA op " + quoted(spec.op) +
+                log::warn(it.where.toString() + ": TLSA op '" + shownValue(it.key, spec.op) + "'" +
                           " is not 'auto', nothing is published for it");
             }
             plan_.tlsa.push_back(std::move(spec));
@@ -1187,16 +1218,22 @@ private:
             spec.source = it.where.toString();
             spec.op = it.fields.count("op") && !it.fields.at("op").empty() ? it.fields.at("op") : "none";
             if (spec.op == "none" && it.mode != Mode::Set) {
+                if (!it.raw.empty()) {
+                    fail(it, "'none' only goes with '=' (it withdraws the key's records)");
+                }
                 continue;
             }
             spec.key = it.fields.count("content") ? it.fields.at("content") : "";
+            if (spec.key.empty() && spec.op != "none") {
+                fail(it, "which key? write 'auto:NAME' for a [dkim:NAME] section");
+            }
             if (!spec.key.empty() && config_.find(config::SectionType::Dkim, spec.key) == nullptr) {
-                log::warn(it.where.toString() + ": section dkim:" + spec.key +
+                log::warn(it.where.toString() + ": section dkim:" + shownValue(it.key, spec.key) +
                           " referenced in domain:" + section_.name + " does not exist, ignoring");
                 continue;
             }
             if (spec.op != "auto" && spec.op != "none") {
-                log::warn(it.where.toString() + ": DKIM op " + quoted(spec.op) +
+                log::warn(it.where.toString() + ": DKIM op '" + shownValue(it.key, spec.op) + "'" +
                           " is not 'auto', nothing is published for it");
             }
             spec.scope = Scope{"*._domainkey." + domain_, Type::TXT, {}, "v=DKIM1", {}};
@@ -1211,7 +1248,9 @@ private:
         static const std::set<std::string> byPrefix = {"ip4", "ip6", "mx", "srv", "caa",
                                                        "dkim", "tlsa", "spf"};
         static const std::set<std::string> byWord = {"dmarc", "soa", "mtasts", "tlsrpt",
-                                                     "txt", "cname", "adsp", "acme", "cert", "ttl"};
+                                                     "txt", "cname"};
+        // Keys without a grammar take no suffix: `acme += x` would do nothing.
+        static const std::set<std::string> exact = {"adsp", "acme", "cert", "ttl"};
         // Access keys of the DNS providers (cdm-dns-apply(1)), and the original's.
         static const std::set<std::string> access = {
             "handler", "user", "passwd", "password", "keyfile", "server", "port", "zone",
@@ -1223,7 +1262,8 @@ private:
                 continue;
             }
             const std::string word = v.key.substr(0, v.key.find_first_of(".+- "));
-            bool known = access.count(v.key) != 0 || byWord.count(word) != 0;
+            bool known = access.count(v.key) != 0 || exact.count(v.key) != 0 ||
+                         (byWord.count(word) != 0 && exact.count(word) == 0);
             for (const auto& p : byPrefix) {
                 known = known || belongsTo(v.key, p);
             }

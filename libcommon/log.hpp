@@ -40,7 +40,8 @@ using Sink = std::function<void(std::string_view line)>;
 void setSink(Sink sink);
 
 // True for keys whose values are secrets: passwd, password, passwort, secret, apikey,
-// api_key, hmac_key and token, alone or after '_' or '-' ("tsig_secret", "eab_hmac_key").
+// api_key, api-key, hmac_key and token, alone or after '_' or '-' ("tsig_secret",
+// "eab_hmac_key"). Keys with a '.' are record keys (txt.token), never secrets.
 bool isSecretKey(std::string_view key);
 // `value`, or "********" when `key` names a secret.
 std::string redact(std::string_view key, std::string_view value);

@@ -130,6 +130,8 @@ a.test. 600 IN MX 5 m.a.test."
     assert_equal "$stderr" "cdm-config: $BATS_TEST_TMPDIR: is a directory, not a configuration file"
     run -0 --separate-stderr sh -c 'printf "[domain:a.test]\nip4 = 192.0.2.1\n" | cdm-config --format zone -'
     assert_output "a.test. 600 IN A 192.0.2.1"
+    run --separate-stderr -64 cdm-config - -
+    [[ $stderr == "cdm-config: standard input ('-') can be read only once"* ]] || false
 }
 
 @test "a conflicting duplicate key exits 78 with file and line" {

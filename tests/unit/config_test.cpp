@@ -274,6 +274,21 @@ TEST(ConfigErrors, SectionsAndHandlers) {
     }
 }
 
+TEST(ConfigInheritance, DefaultValuesInterpolateInTheReadingSection) {
+    // configparser reads a [DEFAULT] value in the section that inherits it.
+    const Config c = load({"[DEFAULT]\nfilename = %(dir)s/dh.pem\ndir = /etc/default\n"
+                           "[dhparam:a]\ndir = /etc/a\n[dhparam:b]\n"});
+    EXPECT_EQ(section(c, SectionType::Dhparam, "a").at("filename"), "/etc/a/dh.pem");
+    EXPECT_EQ(section(c, SectionType::Dhparam, "b").at("filename"), "/etc/default/dh.pem");
+}
+
+TEST(ConfigHandlers, TwoPartNamesOnlyWhereTheOriginalHadThem) {
+    EXPECT_NO_THROW(load({"[cert:a]\nhandler = dehydrated/buypass\n"}));
+    EXPECT_THROW(load({"[domain:a.test]\nhandler = rfc2136/x\n"}), Error);
+    EXPECT_THROW(load({"[domain:a.test]\nhandler = dnsuptools/route53\n"}), Error);
+    EXPECT_THROW(load({"[cert:a]\nhandler = dehydrated/a/b\n"}), Error);
+}
+
 TEST(ConfigHandlers, OriginalAndNewNamesAreAccepted) {
     EXPECT_NO_THROW(load({"[domain:a.test]\nhandler = dnsuptools/inwx\n"}));
     EXPECT_NO_THROW(load({"[domain:a.test]\nhandler = dnsuptools\n"}));

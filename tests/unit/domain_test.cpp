@@ -550,3 +550,46 @@ TEST(DomainWarnings, UnknownKeysWrittenInTheSection) {
     EXPECT_THAT(log.all(), HasSubstr("d.conf:5: key 'dmark.p' of [domain:a.test]"));
     EXPECT_EQ(log.lines.size(), 2U) << log.all();
 }
+
+TEST(DomainWarnings, NeverQuoteASecret) {
+    LogCapture log;
+    plan("[domain:a.test]\npasswd = hunter2\ncert = %(passwd)s\n");
+    EXPECT_THAT(log.all(), HasSubstr("section cert:(a secret, not shown) referenced"));
+    EXPECT_THAT(log.all(), testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(DomainWarnings, KeysThatTakeNoSuffixAndUnknownDmarcTags) {
+    LogCapture log;
+    const auto p = plan("[domain:a.test]\nacme += tok\nadsp -= all\ndmarc.foo = bar\n");
+    EXPECT_THAT(log.all(), HasSubstr("key 'acme +' of [domain:a.test] is not one cdm knows"));
+    EXPECT_THAT(log.all(), HasSubstr("key 'adsp -' of [domain:a.test] is not one cdm knows"));
+    EXPECT_THAT(log.all(), HasSubstr("DMARC tag 'foo' is not one of RFC 7489 or DMARCbis"));
+}
+
+TEST(DomainRecords, NoneDeletesForEveryKey) {
+    const auto p = plan("[domain:a.test]\nspf = none\n");
+    ASSERT_EQ(p.records.size(), 1U);
+    EXPECT_EQ(p.records[0].op, cdm::document::Op::None);
+    EXPECT_EQ(p.records[0].scope.txtPrefix, "v=spf1");
+}
+
+TEST(DomainErrors, OperatorsAndOpenFields) {
+    const BadCase cases[] = {
+        {"DMARC tag with an operator", "dmarc.p += reject", "is not a tag name"},
+        {"none in a TLSA add", "cert = c\ntlsa += none", "only goes with '='"},
+        {"none in a DKIM add", "dkim += none:d\n[dkim:d]", "only goes with '='"},
+        {"DKIM without a key", "dkim = auto\n[dkim:d]", "write 'auto:NAME'"},
+        {"open MX preference", "mx = h.a.test:*", "MX preference is missing in 'h.a.test:*'"},
+        {"open SRV port", "srv.imap.tcp.* = t.a.test", "SRV port is missing"},
+        {"open address", "ip4 = *", "A address is missing"},
+    };
+    for (const auto& c : cases) {
+        try {
+            plan(std::string("[domain:a.test]\n") + c.keys + "\n[cert:c]\n");
+            ADD_FAILURE() << c.desc << ": no error";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::Config) << c.desc;
+            EXPECT_THAT(e.what(), HasSubstr(c.message)) << c.desc << ": " << e.what();
+        }
+    }
+}

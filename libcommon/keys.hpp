@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// The only code that creates, reads or writes private keys. It hands out public keys
+// (SubjectPublicKeyInfo DER), never private key bytes.
+
+namespace cdm::keys {
+
+enum class Algorithm { Rsa, Ed25519, EcdsaP256, EcdsaP384 };
+
+// "RSA", "Ed25519", "ECDSA P-256", "ECDSA P-384".
+std::string_view toString(Algorithm algorithm);
+
+// Bytes that are secret: a fixed size, never reallocated, not copyable, and wiped with
+// OPENSSL_cleanse when destroyed.
+class SecretBuffer {
+public:
+    explicit SecretBuffer(std::size_t size);
+    ~SecretBuffer();
+    SecretBuffer(const SecretBuffer&) = delete;
+    SecretBuffer& operator=(const SecretBuffer&) = delete;
+    SecretBuffer(SecretBuffer&&) noexcept = default;
+    SecretBuffer& operator=(SecretBuffer&&) noexcept = delete;
+
+    char* data() { return bytes_.get(); }
+    const char* data() const { return bytes_.get(); }
+    std::size_t size() const { return size_; }
+    std::span<char> span() { return {bytes_.get(), size_}; }
+
+private:
+    std::unique_ptr<char[]> bytes_;
+    std::size_t size_;
+};
+
+struct KeySpec {
+    Algorithm algorithm = Algorithm::Rsa;
+    unsigned bits = 2048; // RSA only: 1024, 2048, 3072 or 4096
+};
+
+// Generate a key and write it as unencrypted PKCS#8 PEM, mode 0600, to `path`, atomically
+// (fsutil), creating missing directories 0700. An existing file is never overwritten
+// (Exit::CantCreat). Returns the public key as SubjectPublicKeyInfo DER.
+// Throws Error(Exit::Usage) for an unsupported algorithm/size, before anything is written.
+std::vector<std::uint8_t> generate(const KeySpec& spec, const std::string& path);
+
+// Check a KeySpec as generate() does, without generating: RSA takes 1024, 2048, 3072 or 4096
+// bits. Throws Error(Exit::Usage) naming the size.
+void checkSpec(const KeySpec& spec);
+
+// The SubjectPublicKeyInfo DER of a key file: a private key (PKCS#8, PKCS#1 RSA, SEC1 EC)
+// or a public key (SPKI), in PEM or DER. Throws Error(Exit::NoInput) for an unreadable file,
+// Error(Exit::DataErr) naming the file for anything else ("encrypted private keys are not
+// supported", "not a key"), never printing key material.
+std::vector<std::uint8_t> publicKeyDer(const std::string& path);
+
+// The SubjectPublicKeyInfo DER of public key bytes in DER: an SPKI (returned re-encoded) or
+// a PKCS#1 RSAPublicKey, which some DKIM records carry in p=. Throws Error(Exit::DataErr)
+// for other data.
+std::vector<std::uint8_t> spkiFromPublicDer(const std::vector<std::uint8_t>& der);
+
+// Facts about a public key (SPKI DER). Throws Error(Exit::DataErr) for other data and for
+// key types outside Algorithm (DSA, X25519, other curves ...), naming the type.
+Algorithm algorithmOf(const std::vector<std::uint8_t>& spki);
+// The size as OpenSSL counts it: the RSA modulus; 256 or 384 for the ECDSA curves; 256 for
+// Ed25519.
+unsigned bitsOf(const std::vector<std::uint8_t>& spki);
+// The raw 32-byte Ed25519 public key inside an SPKI (RFC 8463 puts these bytes in p=).
+std::vector<std::uint8_t> ed25519Raw(const std::vector<std::uint8_t>& spki);
+
+// Write the raw 32-byte seed of an Ed25519 private key, base64 on one line as dkimpy's
+// dknewkey and other signers read it (rspamd 3.4 signs with such a file; it cannot read
+// PEM Ed25519 keys), mode 0600, atomically, never overwriting. Throws like generate() and
+// publicKeyDer(), and Error(Exit::DataErr) when the key is not an Ed25519 private key.
+void exportEd25519Seed(const std::string& keyPath, const std::string& outPath);
+
+} // namespace cdm::keys

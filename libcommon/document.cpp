@@ -242,6 +242,44 @@ json::object toJson(const DesiredRecord& r) {
     return o;
 }
 
+Scope scopeFromJson(const json::value& v, const std::string& at) {
+    if (!v.is_object()) {
+        bad(at, "expected an object");
+    }
+    const auto& so = v.get_object();
+    Scope scope;
+    const std::string scopeName = stringMember(so, "name", at);
+    if (!name::isValid(scopeName)) {
+        bad(at + ".name", "invalid name '" + scopeName + "'");
+    }
+    scope.name = name::normalize(scopeName); // a pattern: `*` labels are allowed
+    const std::string typeText = stringMember(so, "type", at);
+    const auto type = record::typeFromString(typeText);
+    if (!type) {
+        bad(at + ".type", "unsupported record type '" + typeText + "'");
+    }
+    scope.type = *type;
+    if (const auto* fields = so.if_contains("fields"); fields && fields->is_object()) {
+        for (const auto& [k, fv] : fields->get_object()) {
+            if (!fv.is_string()) {
+                bad(at + ".fields." + std::string(k), "expected a string");
+            }
+            scope.fields[std::string(k)] = std::string(fv.as_string());
+        }
+    }
+    if (const auto* p = so.if_contains("txt_prefix"); p && p->is_string()) {
+        scope.txtPrefix = std::string(p->as_string());
+    }
+    if (const auto* ex = so.if_contains("txt_exclude"); ex && ex->is_array()) {
+        for (const auto& e : ex->get_array()) {
+            if (e.is_string()) {
+                scope.txtExclude.emplace_back(e.as_string());
+            }
+        }
+    }
+    return scope;
+}
+
 DesiredRecord recordFromJson(const json::value& v, const std::string& path) {
     if (!v.is_object()) {
         bad(path, "expected an object");
@@ -306,36 +344,7 @@ DesiredRecord recordFromJson(const json::value& v, const std::string& path) {
     r.scope.name = r.name;
     r.scope.type = r.type;
     if (const auto* scope = o.if_contains("scope"); scope != nullptr) {
-        const std::string at = path + ".scope";
-        if (!scope->is_object()) {
-            bad(at, "expected an object");
-        }
-        const auto& so = scope->get_object();
-        const std::string scopeName = stringMember(so, "name", at);
-        r.scope.name = scopeName; // a pattern: `*` labels are allowed
-        if (!name::isValid(scopeName)) {
-            bad(at + ".name", "invalid name '" + scopeName + "'");
-        }
-        r.scope.name = name::normalize(scopeName);
-        r.scope.type = typeOf(stringMember(so, "type", at), at + ".type");
-        if (const auto* fields = so.if_contains("fields"); fields && fields->is_object()) {
-            for (const auto& [k, fv] : fields->get_object()) {
-                if (!fv.is_string()) {
-                    bad(at + ".fields." + std::string(k), "expected a string");
-                }
-                r.scope.fields[std::string(k)] = std::string(fv.as_string());
-            }
-        }
-        if (const auto* p = so.if_contains("txt_prefix"); p && p->is_string()) {
-            r.scope.txtPrefix = std::string(p->as_string());
-        }
-        if (const auto* ex = so.if_contains("txt_exclude"); ex && ex->is_array()) {
-            for (const auto& e : ex->get_array()) {
-                if (e.is_string()) {
-                    r.scope.txtExclude.emplace_back(e.as_string());
-                }
-            }
-        }
+        r.scope = scopeFromJson(*scope, path + ".scope");
     }
     return r;
 }

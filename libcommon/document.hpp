@@ -74,6 +74,8 @@ struct DesiredRecord {
 };
 
 boost::json::object toJson(const Scope& scope);
+// Throws Error(Exit::DataErr) naming `path` when a member is wrong.
+Scope scopeFromJson(const boost::json::value& v, const std::string& path);
 boost::json::object toJson(const DesiredRecord& r);
 // Throws Error(Exit::DataErr) naming `path` (e.g. "records[3].data") when a member is wrong.
 DesiredRecord recordFromJson(const boost::json::value& v, const std::string& path);

@@ -1,0 +1,1354 @@
+#include "libcommon/dkim.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "libcommon/document.hpp"
+#include "libcommon/fsutil.hpp"
+#include "libcommon/log.hpp"
+#include "libcommon/name.hpp"
+#include "libcommon/record.hpp"
+
+namespace cdm::dkim {
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Record files are a few hundred bytes; rspamadm's 4096-bit output is under 1 kB.
+constexpr std::size_t maxRecordFileBytes = 64 * 1024;
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+bool isBlank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && isBlank(text.front())) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && isBlank(text.back())) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+// User text in a message: quoted, and cut short so that a 1 MB argument stays one line.
+std::string quote(std::string_view text) {
+    constexpr std::size_t limit = 40;
+    std::string out = "'";
+    for (char c : text.substr(0, limit)) {
+        out += std::isprint(static_cast<unsigned char>(c)) != 0 ? c : '?';
+    }
+    return out + (text.size() > limit ? "...'" : "'");
+}
+
+std::vector<std::string> split(std::string_view text, char separator) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t at = text.find(separator, start);
+        out.emplace_back(text.substr(start, at == std::string_view::npos ? at : at - start));
+        if (at == std::string_view::npos) {
+            return out;
+        }
+        start = at + 1;
+    }
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+    std::string out;
+    for (const auto& p : parts) {
+        out += (out.empty() ? "" : std::string(separator)) + p;
+    }
+    return out;
+}
+
+constexpr std::string_view base64Alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64(const std::vector<std::uint8_t>& bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+        std::uint32_t v = static_cast<std::uint32_t>(bytes[i]) << 16U;
+        if (n > 1) {
+            v |= static_cast<std::uint32_t>(bytes[i + 1]) << 8U;
+        }
+        if (n > 2) {
+            v |= bytes[i + 2];
+        }
+        out += base64Alphabet[(v >> 18U) & 63U];
+        out += base64Alphabet[(v >> 12U) & 63U];
+        out += n > 1 ? base64Alphabet[(v >> 6U) & 63U] : '=';
+        out += n > 2 ? base64Alphabet[v & 63U] : '=';
+    }
+    return out;
+}
+
+// Strict base64 (RFC 4648 §4): whole quanta, padding only at the end. nullopt otherwise.
+std::optional<std::vector<std::uint8_t>> unbase64(std::string_view text) {
+    if (text.size() % 4 != 0) {
+        return std::nullopt;
+    }
+    std::vector<std::uint8_t> out;
+    out.reserve(text.size() / 4 * 3);
+    for (std::size_t i = 0; i < text.size(); i += 4) {
+        std::uint32_t v = 0;
+        int pad = 0;
+        for (std::size_t j = 0; j < 4; ++j) {
+            const char c = text[i + j];
+            if (c == '=') {
+                if (i + 4 != text.size() || j < 2) {
+                    return std::nullopt;
+                }
+                ++pad;
+                v <<= 6U;
+                continue;
+            }
+            const auto at = base64Alphabet.find(c);
+            if (at == std::string_view::npos || pad != 0) {
+                return std::nullopt;
+            }
+            v = (v << 6U) | static_cast<std::uint32_t>(at);
+        }
+        out.push_back(static_cast<std::uint8_t>(v >> 16U));
+        if (pad < 2) {
+            out.push_back(static_cast<std::uint8_t>(v >> 8U));
+        }
+        if (pad < 1) {
+            out.push_back(static_cast<std::uint8_t>(v));
+        }
+    }
+    return out;
+}
+
+// DKIM-quoted-printable (RFC 6376 §2.11): n= may hold any text this way.
+std::string quotedPrintable(std::string_view text) {
+    static constexpr std::string_view hex = "0123456789ABCDEF";
+    std::string out;
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if ((c >= 0x21 && c <= 0x3a) || c == 0x3c || (c >= 0x3e && c <= 0x7e)) {
+            out += ch;
+        } else {
+            out += '=';
+            out += hex[c >> 4U];
+            out += hex[c & 15U];
+        }
+    }
+    return out;
+}
+
+std::string bare(const std::string& domain) {
+    return !domain.empty() && domain.back() == '.' ? domain.substr(0, domain.size() - 1) : domain;
+}
+
+std::string normalizeDomain(std::string_view domain) {
+    if (domain.empty()) {
+        throw Error(Exit::Usage, "--domain is empty");
+    }
+    try {
+        std::string out = name::normalize(domain);
+        if (out == "." || out.starts_with("*")) {
+            throw Error(Exit::Usage, "--domain " + quote(domain) + " is not a mail domain");
+        }
+        return out;
+    } catch (const Error& e) {
+        if (e.code() == Exit::Usage) {
+            throw;
+        }
+        throw Error(Exit::Usage, "--domain " + quote(domain) + ": " + e.message());
+    }
+}
+
+std::string absolutePath(const std::string& path) {
+    return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+bool fileExists(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::symlink_status(path, ec).type() !=
+               std::filesystem::file_type::not_found &&
+           !ec;
+}
+
+// Escape for a double-quoted UCL string (rspamd).
+std::string uclString(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+// Escape for a single-quoted Perl string (amavisd).
+std::string perlString(std::string_view text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "'";
+}
+
+std::string algorithmName(const Entry& e) {
+    return std::string(toString(e.record.type));
+}
+
+void checkFormat(Format format, const std::vector<KeyType>& types, bool revoked,
+                 std::size_t seeds) {
+    if (format == Format::Json || format == Format::Zone) {
+        return;
+    }
+    if (revoked) {
+        throw Error(Exit::Usage,
+                    "a revoked key has no signing configuration; use --format zone or json");
+    }
+    for (KeyType t : types) {
+        if (t != KeyType::Ed25519) {
+            continue;
+        }
+        if (format == Format::Amavisd) {
+            throw Error(Exit::Usage,
+                        "amavisd signs with RSA keys only; --format amavisd takes no Ed25519 key");
+        }
+        if (format == Format::Rspamd && seeds == 0) {
+            throw Error(Exit::Usage,
+                        "rspamd cannot read PEM Ed25519 keys; add --seed-out FILE for the key "
+                        "file rspamd reads");
+        }
+    }
+}
+
+void checkSeeds(const std::vector<std::string>& seeds, const std::vector<KeyType>& types) {
+    if (seeds.empty()) {
+        return;
+    }
+    if (seeds.size() > 1) {
+        throw Error(Exit::Usage, "--seed-out is given more than once");
+    }
+    if (std::find(types.begin(), types.end(), KeyType::Ed25519) == types.end()) {
+        throw Error(Exit::Usage, "--seed-out applies to Ed25519 keys only");
+    }
+}
+
+// Refuse to start when any output exists or two outputs are one file: bad input changes nothing.
+void checkOutputs(const std::vector<std::string>& paths) {
+    std::set<std::string> seen;
+    for (const auto& p : paths) {
+        if (p.empty()) {
+            throw Error(Exit::Usage, "an output file name is empty");
+        }
+        if (!seen.insert(absolutePath(p)).second) {
+            throw Error(Exit::Usage, "the file " + quote(p) + " is named twice");
+        }
+        if (fileExists(p)) {
+            throw Error(Exit::CantCreat, "already exists, not overwriting it", Location{p, 0, {}});
+        }
+    }
+}
+
+// The record of a key file, with the file named in any error.
+Entry entryFromKey(const std::string& path, const std::string& domain, const Tags& tags) {
+    const auto spki = keys::publicKeyDer(path);
+    Entry e;
+    e.domain = domain;
+    e.keyPath = absolutePath(path);
+    try {
+        e.record = fromPublicKey(spki, tags);
+        if (e.record.type == KeyType::Rsa) {
+            e.bits = keys::bitsOf(spki);
+        }
+    } catch (const Error& err) {
+        throw Error(err.code(), err.message(), Location{path, 0, {}});
+    }
+    return e;
+}
+
+} // namespace
+
+std::string_view toString(KeyType type) {
+    return type == KeyType::Rsa ? "rsa" : "ed25519";
+}
+
+std::optional<KeyType> keyTypeFromString(std::string_view text) {
+    const std::string t = lower(text);
+    if (t == "rsa") {
+        return KeyType::Rsa;
+    }
+    if (t == "ed25519") {
+        return KeyType::Ed25519;
+    }
+    return std::nullopt;
+}
+
+Tags parseFlags(std::string_view text) {
+    Tags tags;
+    auto add = [](std::vector<std::string>& list, const std::string& v) {
+        if (std::find(list.begin(), list.end(), v) == list.end()) {
+            list.push_back(v);
+        }
+    };
+    for (const auto& rawItem : split(text, ',')) {
+        const std::string_view item = trim(rawItem);
+        if (item.empty()) {
+            continue;
+        }
+        const auto eq = item.find('=');
+        if (eq == std::string_view::npos) {
+            throw Error(Exit::Usage, "--flags item " + quote(item) + " is not tag=value");
+        }
+        const std::string tag = lower(trim(item.substr(0, eq)));
+        const std::string_view value = trim(item.substr(eq + 1));
+        if (tag == "n") {
+            tags.notes = std::string(value);
+            continue;
+        }
+        for (const auto& piece : split(value, ':')) {
+            const std::string v = lower(trim(piece));
+            if (tag == "h" && v == "sha256") {
+                add(tags.hashes, v);
+            } else if (tag == "h" && v == "sha1") {
+                throw Error(Exit::Usage,
+                            "--flags h=sha1: RFC 8301 retired SHA-1 for DKIM; use h=sha256");
+            } else if (tag == "t" && (v == "y" || v == "s")) {
+                add(tags.flags, v);
+            } else if (tag == "s" && (v == "email" || v == "*")) {
+                add(tags.services, v);
+            } else if (tag == "h" || tag == "t" || tag == "s") {
+                throw Error(Exit::Usage, "--flags " + tag + "=" + quote(v) +
+                                             " is not known (h=sha256, t=y, t=s, s=email, s=*)");
+            } else {
+                throw Error(Exit::Usage, "--flags tag " + quote(tag) + " is not one of h, s, t, n");
+            }
+        }
+    }
+    return tags;
+}
+
+std::string KeyRecord::toText() const {
+    std::vector<std::string> parts{"v=DKIM1"};
+    if (!tags.hashes.empty()) {
+        parts.push_back("h=" + join(tags.hashes, ":"));
+    }
+    if (explicitType) {
+        parts.push_back("k=" + std::string(dkim::toString(type)));
+    }
+    if (!tags.services.empty()) {
+        parts.push_back("s=" + join(tags.services, ":"));
+    }
+    if (!tags.flags.empty()) {
+        parts.push_back("t=" + join(tags.flags, ":"));
+    }
+    if (!tags.notes.empty()) {
+        parts.push_back("n=" + quotedPrintable(tags.notes));
+    }
+    parts.push_back("p=" + publicKey);
+    return join(parts, "; ");
+}
+
+KeyRecord fromPublicKey(const std::vector<std::uint8_t>& spki, const Tags& tags) {
+    KeyRecord r;
+    r.tags = tags;
+    const keys::Algorithm algorithm = keys::algorithmOf(spki);
+    switch (algorithm) {
+    case keys::Algorithm::Rsa: {
+        const unsigned bits = keys::bitsOf(spki);
+        if (bits < 1024) {
+            throw Error(Exit::DataErr,
+                        "a " + std::to_string(bits) +
+                            "-bit RSA key; DKIM needs at least 1024 bits (RFC 8301)");
+        }
+        r.type = KeyType::Rsa;
+        r.publicKey = base64(spki);
+        break;
+    }
+    case keys::Algorithm::Ed25519:
+        r.type = KeyType::Ed25519;
+        r.publicKey = base64(keys::ed25519Raw(spki));
+        break;
+    default:
+        throw Error(Exit::DataErr, "an " + std::string(keys::toString(algorithm)) +
+                                       " key; DKIM records take RSA or Ed25519 keys");
+    }
+    return r;
+}
+
+void checkSelector(std::string_view selector) {
+    const auto bad = [&](const std::string& why) {
+        throw Error(Exit::Usage, "selector " + quote(selector) + " " + why);
+    };
+    if (selector.empty()) {
+        bad("is empty");
+    }
+    for (const auto& label : split(selector, '.')) {
+        if (label.empty()) {
+            bad("has an empty label");
+        }
+        if (label.size() > 63) {
+            bad("has a label longer than 63 characters");
+        }
+        for (char c : label) {
+            if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-' && c != '_') {
+                bad("may hold only letters, digits, '-', '_' and '.'");
+            }
+        }
+    }
+}
+
+std::string owner(std::string_view selector, std::string_view domain) {
+    checkSelector(selector);
+    const std::string d = normalizeDomain(domain);
+    try {
+        return name::normalize(lower(selector) + "._domainkey." + d);
+    } catch (const Error& e) {
+        throw Error(Exit::Usage, "selector " + quote(selector) + " with domain " + quote(domain) +
+                                     ": " + e.message());
+    }
+}
+
+std::vector<std::string> selectors(const SelectorRule& rule, std::size_t count) {
+    if (rule.fixed.size() > count) {
+        throw Error(Exit::Usage, std::to_string(rule.fixed.size()) + " selectors given for " +
+                                     std::to_string(count) + (count == 1 ? " key" : " keys"));
+    }
+    if (!rule.fixed.empty() && !rule.datePattern.empty()) {
+        throw Error(Exit::Usage, "--selector and --selector-date exclude each other");
+    }
+    std::vector<std::string> out;
+    if (rule.fixed.size() == count) {
+        out = rule.fixed;
+    } else {
+        std::string base;
+        if (!rule.fixed.empty()) {
+            base = rule.fixed.front();
+        } else if (!rule.datePattern.empty()) {
+            std::tm tm{};
+            gmtime_r(&rule.now, &tm);
+            const std::array<std::pair<std::string_view, int>, 6> fields{{
+                {"YYYY", tm.tm_year + 1900},
+                {"MM", tm.tm_mon + 1},
+                {"DD", tm.tm_mday},
+                {"hh", tm.tm_hour},
+                {"mm", tm.tm_min},
+                {"ss", tm.tm_sec},
+            }};
+            std::string_view p = rule.datePattern;
+            while (!p.empty()) {
+                bool replaced = false;
+                for (const auto& [token, value] : fields) {
+                    if (p.starts_with(token)) {
+                        const std::string digits = std::to_string(value);
+                        base += std::string(
+                                    token.size() > digits.size() ? token.size() - digits.size() : 0,
+                                    '0') +
+                                digits;
+                        p.remove_prefix(token.size());
+                        replaced = true;
+                        break;
+                    }
+                }
+                if (!replaced) {
+                    base += p.front();
+                    p.remove_prefix(1);
+                }
+            }
+        } else {
+            // The original: keybasename + '_' + '{:10d}'.format(int(time.time())).
+            base = rule.keyBaseName + "_" + std::to_string(static_cast<long long>(rule.now));
+        }
+        if (count == 1) {
+            out.push_back(base);
+        } else {
+            out.push_back(base + "-rsa");
+            out.push_back(base + "-ed25519");
+        }
+    }
+    for (const auto& s : out) {
+        checkSelector(s);
+    }
+    if (out.size() == 2 && lower(out[0]) == lower(out[1])) {
+        throw Error(Exit::Usage, "the two keys need two different selectors");
+    }
+    return out;
+}
+
+Format formatFromString(std::string_view text) {
+    if (text == "json") {
+        return Format::Json;
+    }
+    if (text == "zone") {
+        return Format::Zone;
+    }
+    if (text == "rspamd") {
+        return Format::Rspamd;
+    }
+    if (text == "opendkim") {
+        return Format::OpenDkim;
+    }
+    if (text == "amavisd") {
+        return Format::Amavisd;
+    }
+    throw Error(Exit::Usage,
+                "--format takes json, zone, rspamd, opendkim or amavisd, not " + quote(text));
+}
+
+std::string render(const std::vector<Entry>& entries, Format format, std::uint32_t ttl,
+                   std::string_view event) {
+    std::vector<KeyType> types;
+    bool revoked = false;
+    std::size_t seeds = 0;
+    for (const auto& e : entries) {
+        types.push_back(e.record.type);
+        revoked = revoked || e.record.publicKey.empty();
+        seeds += e.seedPath.empty() ? 0 : 1;
+    }
+    checkFormat(format, types, revoked, seeds);
+    std::string out;
+    switch (format) {
+    case Format::Zone:
+        for (const auto& e : entries) {
+            out += record::Record::make(owner(e.selector, e.domain), record::Type::TXT, ttl,
+                                        record::txtFromText(e.record.toText()))
+                       .toZoneLine() +
+                   "\n";
+        }
+        break;
+    case Format::Json: {
+        auto doc = document::empty();
+        auto& list = doc["records"].as_array();
+        for (const auto& e : entries) {
+            document::DesiredRecord r;
+            r.name = owner(e.selector, e.domain);
+            r.type = record::Type::TXT;
+            r.ttl = ttl;
+            r.data = record::canonical(record::Type::TXT, record::txtFromText(e.record.toText()));
+            r.op = document::Op::Replace;
+            r.scope.name = r.name;
+            r.scope.type = record::Type::TXT;
+            r.label = "DKIM";
+            list.emplace_back(document::toJson(r));
+            boost::json::object fields{{"domain", e.domain},
+                                       {"selector", e.selector},
+                                       {"record", r.name},
+                                       {"algorithm", algorithmName(e)}};
+            if (e.bits != 0) {
+                fields["bits"] = e.bits;
+            }
+            if (!e.keyPath.empty()) {
+                fields["key"] = e.keyPath;
+            }
+            if (!e.seedPath.empty()) {
+                fields["seed"] = e.seedPath;
+            }
+            document::report(doc, "cdm-dkim", event, std::move(fields));
+        }
+        out = document::serialize(doc);
+        break;
+    }
+    case Format::Rspamd: {
+        auto pathOf = [](const Entry& e) { return e.seedPath.empty() ? e.keyPath : e.seedPath; };
+        if (entries.size() == 1) {
+            // The original's dkim_signing.conf template, byte for byte.
+            out = "path = " + uclString(pathOf(entries[0])) + ";\n" +
+                  "selector = " + uclString(entries[0].selector) + ";\n" + "use_esld = false\n" +
+                  "allow_username_mismatch = true;\n";
+            break;
+        }
+        // Two keys (dual signing): rspamd takes several selectors per domain.
+        out = "use_esld = false\nallow_username_mismatch = true;\ndomain {\n";
+        std::string domain;
+        for (const auto& e : entries) {
+            if (e.domain != domain) {
+                if (!domain.empty()) {
+                    out += "    ];\n  }\n";
+                }
+                domain = e.domain;
+                out += "  " + uclString(bare(e.domain)) + " {\n    selectors = [\n";
+            }
+            out += "      { path = " + uclString(pathOf(e)) +
+                   "; selector = " + uclString(e.selector) + "; },\n";
+        }
+        out += "    ];\n  }\n}\n";
+        break;
+    }
+    case Format::OpenDkim:
+        out = "# KeyTable\n";
+        for (const auto& e : entries) {
+            out += bare(owner(e.selector, e.domain)) + " " + bare(e.domain) + ":" + e.selector +
+                   ":" + e.keyPath + "\n";
+        }
+        out += "# SigningTable\n";
+        for (const auto& e : entries) {
+            out += bare(e.domain) + " " + bare(owner(e.selector, e.domain)) + "\n";
+        }
+        break;
+    case Format::Amavisd:
+        for (const auto& e : entries) {
+            out += "dkim_key(" + perlString(bare(e.domain)) + ", " + perlString(e.selector) + ", " +
+                   perlString(e.keyPath) + ");\n";
+        }
+        break;
+    }
+    return out;
+}
+
+std::vector<Entry> generate(const GenerateRequest& request) {
+    const auto& algs = request.algorithms;
+    if (algs.empty() || algs.size() > 2 ||
+        (algs.size() == 2 && (algs[0] != KeyType::Rsa || algs[1] != KeyType::Ed25519))) {
+        throw Error(Exit::Usage, "--algorithm takes rsa, ed25519 or rsa+ed25519");
+    }
+    if (request.keyPaths.size() != algs.size()) {
+        throw Error(Exit::Usage,
+                    algs.size() == 2
+                        ? "--algorithm rsa+ed25519 takes two --key-out files, the RSA key's first"
+                        : "--key-out must be given once");
+    }
+    const keys::KeySpec rsa{keys::Algorithm::Rsa, request.bits};
+    if (algs.front() == KeyType::Rsa) {
+        keys::checkSpec(rsa);
+    }
+    checkSeeds(request.seedPaths, algs);
+    checkFormat(request.format, algs, false, request.seedPaths.size());
+    const std::string domain = normalizeDomain(request.domain);
+    const auto names = selectors(request.selector, algs.size());
+    for (const auto& s : names) {
+        owner(s, domain);
+    }
+    std::vector<std::string> outputs = request.keyPaths;
+    outputs.insert(outputs.end(), request.seedPaths.begin(), request.seedPaths.end());
+    checkOutputs(outputs);
+    if (algs.front() == KeyType::Rsa && request.bits < 2048) {
+        log::warn("RSA keys of " + std::to_string(request.bits) +
+                  " bits are below the 2048 bits RFC 8301 recommends, generating one anyway");
+    }
+
+    // Directories that do not exist yet: keys::generate() makes them, and a failure removes
+    // them again (deepest first; only while empty).
+    std::vector<fs::path> newDirectories;
+    for (const auto& p : outputs) {
+        for (fs::path d = fs::absolute(p).lexically_normal().parent_path();
+             !d.empty() && !fileExists(d.string()); d = d.parent_path()) {
+            newDirectories.push_back(d);
+        }
+    }
+    std::sort(
+        newDirectories.begin(), newDirectories.end(),
+        [](const fs::path& a, const fs::path& b) { return a.string().size() > b.string().size(); });
+
+    std::vector<std::string> written;
+    std::vector<Entry> entries;
+    try {
+        for (std::size_t i = 0; i < algs.size(); ++i) {
+            const std::string& path = request.keyPaths[i];
+            const keys::KeySpec spec =
+                algs[i] == KeyType::Rsa ? rsa : keys::KeySpec{keys::Algorithm::Ed25519, 0};
+            const auto spki = keys::generate(spec, path);
+            written.push_back(path);
+            Entry e;
+            e.domain = domain;
+            e.selector = names[i];
+            e.keyPath = absolutePath(path);
+            e.record = fromPublicKey(spki, request.tags);
+            e.bits = algs[i] == KeyType::Rsa ? keys::bitsOf(spki) : 0;
+            if (algs[i] == KeyType::Ed25519 && !request.seedPaths.empty()) {
+                keys::exportEd25519Seed(path, request.seedPaths.front());
+                written.push_back(request.seedPaths.front());
+                e.seedPath = absolutePath(request.seedPaths.front());
+            }
+            log::debug("generated " + std::string(toString(algs[i])) + " key " + e.keyPath +
+                       " for selector " + e.selector);
+            entries.push_back(std::move(e));
+        }
+    } catch (...) {
+        // Undo the part already done, so that a failure leaves no file behind.
+        std::error_code ec;
+        for (const auto& p : written) {
+            fs::remove(p, ec);
+        }
+        for (const auto& d : newDirectories) {
+            fs::remove(d, ec);
+        }
+        throw;
+    }
+    return entries;
+}
+
+std::vector<Entry> fromKeys(const RecordRequest& request) {
+    const auto& paths = request.keyPaths;
+    if (paths.empty() || paths.size() > 2) {
+        throw Error(Exit::Usage, "--key must be given once or twice");
+    }
+    if (request.selector.fixed.empty() && request.selector.datePattern.empty()) {
+        throw Error(Exit::Usage, "an existing key needs --selector or --selector-date");
+    }
+    const std::string domain = normalizeDomain(request.domain);
+    std::vector<Entry> entries;
+    std::vector<KeyType> types;
+    for (const auto& p : paths) {
+        entries.push_back(entryFromKey(p, domain, request.tags));
+        types.push_back(entries.back().record.type);
+    }
+    checkSeeds(request.seedPaths, types);
+    checkFormat(request.format, types, false, request.seedPaths.size());
+    auto names = selectors(request.selector, paths.size());
+    if (paths.size() == 2 && request.selector.fixed.size() < 2) {
+        // Derived names end in -rsa and -ed25519: give each key the one of its type.
+        if (types[0] == types[1]) {
+            throw Error(Exit::Usage, "two keys of one type need two --selector values");
+        }
+        if (types[0] == KeyType::Ed25519) {
+            std::swap(names[0], names[1]);
+        }
+    }
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        entries[i].selector = names[i];
+        owner(names[i], domain);
+    }
+    if (!request.seedPaths.empty()) {
+        checkOutputs(request.seedPaths);
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            if (types[i] == KeyType::Ed25519) {
+                keys::exportEd25519Seed(paths[i], request.seedPaths.front());
+                entries[i].seedPath = absolutePath(request.seedPaths.front());
+                break;
+            }
+        }
+    }
+    return entries;
+}
+
+Entry revoke(std::string_view domain, std::string_view selector, std::optional<KeyType> type) {
+    Entry e;
+    e.domain = normalizeDomain(domain);
+    e.selector = std::string(selector);
+    owner(selector, e.domain);
+    e.record.type = type.value_or(KeyType::Rsa);
+    e.record.explicitType = type.has_value();
+    return e;
+}
+
+std::vector<FoundRecord> findRecords(std::string_view text, const std::string& sourceName) {
+    struct Token {
+        enum Kind { Word, Quoted, End } kind;
+        std::string text;
+        unsigned line;
+    };
+    const auto fail = [&](const std::string& why, unsigned line) {
+        throw Error(Exit::DataErr, why, Location{sourceName, line, {}});
+    };
+
+    std::vector<FoundRecord> found;
+    if (text.find('"') == std::string_view::npos) {
+        // No quoted strings: a bare tag list, as dknewkey's .dns file holds.
+        const std::string_view body = trim(text);
+        if (body.find("p=") != std::string_view::npos) {
+            const auto before = text.substr(0, text.find(body.front()));
+            const auto line =
+                static_cast<unsigned>(std::count(before.begin(), before.end(), '\n') + 1);
+            found.push_back({{}, {}, std::string(body), Location{sourceName, line, {}}});
+        }
+    } else {
+        // Zone-file style: split into tokens, then into entries at line ends outside ( ).
+        std::vector<Token> tokens;
+        unsigned line = 1;
+        unsigned openLine = 0;
+        int depth = 0;
+        std::size_t i = 0;
+        while (i < text.size()) {
+            const char c = text[i];
+            if (c == '\n') {
+                if (depth == 0) {
+                    tokens.push_back({Token::End, {}, line});
+                }
+                ++line;
+                ++i;
+            } else if (c == ' ' || c == '\t' || c == '\r') {
+                ++i;
+            } else if (c == ';') {
+                while (i < text.size() && text[i] != '\n') {
+                    ++i;
+                }
+            } else if (c == '(') {
+                if (depth++ == 0) {
+                    openLine = line;
+                }
+                ++i;
+            } else if (c == ')') {
+                if (depth-- == 0) {
+                    fail("')' without '('", line);
+                }
+                ++i;
+            } else if (c == '"') {
+                const unsigned start = line;
+                std::string s;
+                ++i;
+                for (;;) {
+                    if (i >= text.size() || text[i] == '\n') {
+                        fail("unterminated quoted string", start);
+                    }
+                    if (text[i] == '"') {
+                        ++i;
+                        break;
+                    }
+                    if (text[i] == '\\' && i + 1 < text.size()) {
+                        if (i + 3 < text.size() &&
+                            std::isdigit(static_cast<unsigned char>(text[i + 1])) != 0 &&
+                            std::isdigit(static_cast<unsigned char>(text[i + 2])) != 0 &&
+                            std::isdigit(static_cast<unsigned char>(text[i + 3])) != 0) {
+                            const int v = (text[i + 1] - '0') * 100 + (text[i + 2] - '0') * 10 +
+                                          (text[i + 3] - '0');
+                            if (v > 255) {
+                                fail("escape \\" + std::string(text.substr(i + 1, 3)) +
+                                         " is over 255",
+                                     line);
+                            }
+                            s += static_cast<char>(v);
+                            i += 4;
+                            continue;
+                        }
+                        ++i;
+                    }
+                    s += text[i++];
+                }
+                tokens.push_back({Token::Quoted, std::move(s), start});
+            } else {
+                const std::size_t start = i;
+                while (i < text.size() && !isBlank(text[i]) &&
+                       std::string_view("();\"").find(text[i]) == std::string_view::npos) {
+                    ++i;
+                }
+                tokens.push_back({Token::Word, std::string(text.substr(start, i - start)), line});
+            }
+        }
+        if (depth > 0) {
+            fail("'(' not closed", openLine);
+        }
+        tokens.push_back({Token::End, {}, line});
+
+        std::vector<Token> entry;
+        for (auto& t : tokens) {
+            if (t.kind != Token::End) {
+                entry.push_back(std::move(t));
+                continue;
+            }
+            std::string joined;
+            bool quoted = false;
+            for (const auto& e : entry) {
+                if (e.kind == Token::Quoted) {
+                    joined += e.text;
+                    quoted = true;
+                }
+            }
+            if (quoted && joined.find("p=") != std::string::npos) {
+                FoundRecord r;
+                r.text = joined;
+                r.where = Location{sourceName, entry.front().line, {}};
+                if (entry.front().kind == Token::Word && lower(entry.front().text) != "txt") {
+                    const std::string ownerName = entry.front().text;
+                    const auto at = lower(ownerName).find("._domainkey");
+                    if (at != std::string::npos) {
+                        r.selector = ownerName.substr(0, at);
+                        std::string rest = ownerName.substr(at + 11);
+                        if (rest.starts_with(".")) {
+                            r.domain = bare(rest.substr(1));
+                        }
+                    }
+                }
+                found.push_back(std::move(r));
+            }
+            entry.clear();
+        }
+    }
+    if (found.empty()) {
+        throw Error(Exit::DataErr, "no DKIM record (a TXT record with p=) found",
+                    Location{sourceName, 0, {}});
+    }
+    return found;
+}
+
+std::vector<std::pair<std::string, std::string>> parseTagList(std::string_view text,
+                                                              const Location& where) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& raw : split(text, ';')) {
+        const std::string_view spec = trim(raw);
+        if (spec.empty()) {
+            continue;
+        }
+        const auto eq = spec.find('=');
+        if (eq == std::string_view::npos) {
+            throw Error(Exit::DataErr, "tag " + quote(spec) + " has no '='", where);
+        }
+        const std::string tag(trim(spec.substr(0, eq)));
+        if (tag.empty() || std::isalpha(static_cast<unsigned char>(tag.front())) == 0 ||
+            !std::all_of(tag.begin(), tag.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+            })) {
+            throw Error(Exit::DataErr, "invalid tag name " + quote(tag), where);
+        }
+        for (const auto& [name, value] : out) {
+            if (name == tag) {
+                throw Error(Exit::DataErr, "tag '" + tag + "' appears twice", where);
+            }
+        }
+        out.emplace_back(tag, std::string(trim(spec.substr(eq + 1))));
+    }
+    return out;
+}
+
+KeyRecord parseKeyRecord(std::string_view text, const Location& where) {
+    const auto tags = parseTagList(text, where);
+    KeyRecord r;
+    r.explicitType = false;
+    bool haveKey = false;
+    for (std::size_t i = 0; i < tags.size(); ++i) {
+        const auto& [tag, value] = tags[i];
+        auto list = [&value]() {
+            std::vector<std::string> items;
+            for (const auto& item : split(value, ':')) {
+                if (!trim(item).empty()) {
+                    items.push_back(lower(trim(item)));
+                }
+            }
+            return items;
+        };
+        if (tag == "v") {
+            if (value != "DKIM1") {
+                throw Error(Exit::DataErr, "v=" + quote(value) + ", not DKIM1", where);
+            }
+            if (i != 0) {
+                throw Error(Exit::DataErr, "v= is not the first tag (RFC 6376 §3.6.1)", where);
+            }
+        } else if (tag == "k") {
+            const auto type = keyTypeFromString(value);
+            if (!type) {
+                throw Error(Exit::DataErr, "k=" + quote(value) + " is not rsa or ed25519", where);
+            }
+            r.type = *type;
+            r.explicitType = true;
+        } else if (tag == "p") {
+            for (char c : value) {
+                if (!isBlank(c)) {
+                    r.publicKey += c;
+                }
+            }
+            haveKey = true;
+        } else if (tag == "h") {
+            r.tags.hashes = list();
+        } else if (tag == "s") {
+            r.tags.services = list();
+        } else if (tag == "t") {
+            r.tags.flags = list();
+        } else if (tag == "n") {
+            r.tags.notes = value;
+        }
+    }
+    if (!haveKey) {
+        throw Error(Exit::DataErr, "no p= tag", where);
+    }
+    return r;
+}
+
+Comparison compare(const KeyRecord& record, const std::vector<std::uint8_t>& spki) {
+    if (record.publicKey.empty()) {
+        return {false, "the record is revoked (empty p=)"};
+    }
+    keys::Algorithm algorithm{};
+    try {
+        algorithm = keys::algorithmOf(spki);
+    } catch (const Error& e) {
+        return {false, "the key is " + e.message()};
+    }
+    const bool keyIsRsa = algorithm == keys::Algorithm::Rsa;
+    const bool keyIsEd = algorithm == keys::Algorithm::Ed25519;
+    if (!keyIsRsa && !keyIsEd) {
+        return {false,
+                "the key is " + std::string(keys::toString(algorithm)) + ", not RSA or Ed25519"};
+    }
+    if ((record.type == KeyType::Rsa) != keyIsRsa) {
+        return {false, "the record has k=" + std::string(toString(record.type)) +
+                           " but the key is " + std::string(keys::toString(algorithm))};
+    }
+    const auto bytes = unbase64(record.publicKey);
+    if (!bytes) {
+        return {false, "p= is not valid base64"};
+    }
+    try {
+        if (keyIsRsa) {
+            if (keys::spkiFromPublicDer(*bytes) == spki) {
+                return {true, {}};
+            }
+            return {false, "p= holds another key"};
+        }
+        if (*bytes == keys::ed25519Raw(spki)) {
+            return {true, {}};
+        }
+        if (bytes->size() != 32) {
+            if (keys::spkiFromPublicDer(*bytes) == spki) {
+                return {false, "p= holds the key as a SubjectPublicKeyInfo; RFC 8463 wants the "
+                               "raw 32-byte key"};
+            }
+            return {false,
+                    "p= is " + std::to_string(bytes->size()) + " bytes, not a 32-byte Ed25519 key"};
+        }
+        return {false, "p= holds another key"};
+    } catch (const Error&) {
+        return {false, "p= does not hold a public key"};
+    }
+}
+
+CompareResult compareFiles(const CompareRequest& request) {
+    const std::string source = request.recordPath == "-" ? "<stdin>" : request.recordPath;
+    const std::string text = request.recordPath == "-"
+                                 ? cli::readAll(std::cin, maxRecordFileBytes, source)
+                                 : fsutil::readFile(request.recordPath, maxRecordFileBytes);
+    if (text.find('\0') != std::string::npos) {
+        throw Error(Exit::DataErr, "binary data (a NUL byte), not a DKIM record",
+                    Location{source, 0, {}});
+    }
+    std::vector<FoundRecord> fitting;
+    for (auto& r : findRecords(text, source)) {
+        if (!request.selector.empty() && !r.selector.empty() &&
+            lower(r.selector) != lower(request.selector)) {
+            continue;
+        }
+        if (!request.domain.empty() && !r.domain.empty() &&
+            !name::equal(r.domain, request.domain)) {
+            continue;
+        }
+        fitting.push_back(std::move(r));
+    }
+    if (fitting.empty()) {
+        throw Error(Exit::DataErr, "no DKIM record for the selector and domain given",
+                    Location{source, 0, {}});
+    }
+    if (fitting.size() > 1) {
+        std::vector<std::string> names;
+        for (const auto& r : fitting) {
+            names.push_back(r.selector.empty() ? r.where.toString() : "'" + r.selector + "'");
+        }
+        throw Error(Exit::DataErr,
+                    std::to_string(fitting.size()) + " DKIM records (" + join(names, ", ") +
+                        "); choose one with --selector",
+                    Location{source, 0, {}});
+    }
+    const auto spki = keys::publicKeyDer(request.keyPath);
+    CompareResult result;
+    result.record = fitting.front();
+    const KeyRecord parsed = parseKeyRecord(result.record.text, result.record.where);
+    result.comparison = compare(parsed, spki);
+    std::string label = result.record.where.toString();
+    if (!result.record.selector.empty()) {
+        const std::string domain =
+            !result.record.domain.empty() ? result.record.domain : request.domain;
+        label = result.record.selector + "._domainkey" +
+                (domain.empty() ? "" : "." + bare(domain) + ".");
+    }
+    if (result.comparison.match) {
+        std::string what;
+        try {
+            const auto algorithm = keys::algorithmOf(spki);
+            what = std::string(keys::toString(algorithm));
+            if (algorithm == keys::Algorithm::Rsa) {
+                what += " " + std::to_string(keys::bitsOf(spki)) + " bits";
+            }
+        } catch (const Error&) {
+            what = "key";
+        }
+        result.line = label + ": match: the record publishes the key in '" + request.keyPath +
+                      "' (" + what + ")";
+    } else {
+        result.line = label + ": mismatch: " + result.comparison.reason;
+    }
+    return result;
+}
+
+namespace {
+
+std::uint32_t parseTtl(const std::string& text) {
+    if (text.empty() || text.size() > 10 ||
+        text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoull(text) > 2147483647ULL) {
+        throw Error(Exit::Usage,
+                    "--ttl takes a number from 0 to 2147483647 (RFC 2181), not " + quote(text));
+    }
+    return static_cast<std::uint32_t>(std::stoull(text));
+}
+
+unsigned parseBits(const std::string& text) {
+    if (text.empty() || text.size() > 6 ||
+        text.find_first_not_of("0123456789") != std::string::npos) {
+        throw Error(Exit::Usage,
+                    "--bits takes a number of bits (1024, 2048, 3072 or 4096), not " + quote(text));
+    }
+    return static_cast<unsigned>(std::stoul(text));
+}
+
+template <typename T> T get(const po::variables_map& vm, const char* name, T fallback = {}) {
+    return vm.count(name) != 0U ? vm[name].as<T>() : fallback;
+}
+
+Tags flagsOf(const po::variables_map& vm) {
+    Tags all;
+    for (const auto& text : get<std::vector<std::string>>(vm, "flags")) {
+        const Tags t = parseFlags(text);
+        auto merge = [](std::vector<std::string>& into, const std::vector<std::string>& from) {
+            for (const auto& v : from) {
+                if (std::find(into.begin(), into.end(), v) == into.end()) {
+                    into.push_back(v);
+                }
+            }
+        };
+        merge(all.hashes, t.hashes);
+        merge(all.services, t.services);
+        merge(all.flags, t.flags);
+        if (!t.notes.empty()) {
+            all.notes = t.notes;
+        }
+    }
+    return all;
+}
+
+SelectorRule selectorOf(const po::variables_map& vm) {
+    SelectorRule rule;
+    rule.fixed = get<std::vector<std::string>>(vm, "selector");
+    rule.datePattern = get<std::string>(vm, "selector-date");
+    rule.keyBaseName = get<std::string>(vm, "keybasename", "key");
+    rule.now = std::time(nullptr);
+    return rule;
+}
+
+void addOutputOptions(po::options_description& o, bool signing) {
+    o.add_options()("ttl", po::value<std::string>()->default_value("3600"), "TTL of the record");
+    o.add_options()("format", po::value<std::string>()->default_value("json"),
+                    signing ? "json | zone | rspamd | opendkim | amavisd" : "json | zone");
+}
+
+void addSelectorOptions(po::options_description& o) {
+    o.add_options()("selector", po::value<std::vector<std::string>>()->composing(),
+                    "the selector (twice for rsa+ed25519, or once as a base)")(
+        "selector-date", po::value<std::string>(),
+        "the selector from the UTC date: YYYY MM DD hh mm ss are replaced");
+}
+
+void addKeyOptions(po::options_description& o) {
+    o.add_options()("flags", po::value<std::vector<std::string>>()->composing(),
+                    "optional tags: h=sha256,t=y,t=s,s=email,n=TEXT")(
+        "seed-out", po::value<std::vector<std::string>>()->composing(),
+        "also write the Ed25519 seed (base64), the key file rspamd reads");
+}
+
+int runGenerate(const po::variables_map& vm, const cli::Common& common) {
+    GenerateRequest request;
+    request.domain = get<std::string>(vm, "domain");
+    const std::string algorithm = get<std::string>(vm, "algorithm");
+    cli::requireOneOf("algorithm", algorithm, {"rsa", "ed25519", "rsa+ed25519"});
+    request.algorithms = algorithm == "rsa" ? std::vector<KeyType>{KeyType::Rsa}
+                         : algorithm == "ed25519"
+                             ? std::vector<KeyType>{KeyType::Ed25519}
+                             : std::vector<KeyType>{KeyType::Rsa, KeyType::Ed25519};
+    if (algorithm == "ed25519" && !vm["bits"].defaulted()) {
+        throw Error(Exit::Usage, "--bits applies to RSA keys only");
+    }
+    request.bits = parseBits(get<std::string>(vm, "bits"));
+    request.keyPaths = get<std::vector<std::string>>(vm, "key-out");
+    request.seedPaths = get<std::vector<std::string>>(vm, "seed-out");
+    request.selector = selectorOf(vm);
+    request.tags = flagsOf(vm);
+    request.format = formatFromString(common.format);
+    const std::uint32_t ttl = parseTtl(get<std::string>(vm, "ttl"));
+    const auto entries = generate(request);
+    cli::writeOut(render(entries, request.format, ttl, "generate"));
+    return 0;
+}
+
+int runRecord(const po::variables_map& vm, const cli::Common& common) {
+    RecordRequest request;
+    request.domain = get<std::string>(vm, "domain");
+    request.keyPaths = get<std::vector<std::string>>(vm, "key");
+    request.seedPaths = get<std::vector<std::string>>(vm, "seed-out");
+    request.selector = selectorOf(vm);
+    request.tags = flagsOf(vm);
+    request.format = formatFromString(common.format);
+    const std::uint32_t ttl = parseTtl(get<std::string>(vm, "ttl"));
+    const auto entries = fromKeys(request);
+    cli::writeOut(render(entries, request.format, ttl, "record"));
+    return 0;
+}
+
+int runCompare(const po::variables_map& vm, const cli::Common&) {
+    CompareRequest request;
+    request.recordPath = get<std::string>(vm, "record");
+    request.keyPath = get<std::string>(vm, "key");
+    request.selector = get<std::string>(vm, "selector");
+    request.domain = get<std::string>(vm, "domain");
+    const auto result = compareFiles(request);
+    cli::writeOut(result.line + "\n");
+    return result.comparison.match ? 0 : 1;
+}
+
+int runRevoke(const po::variables_map& vm, const cli::Common& common) {
+    std::optional<KeyType> type;
+    if (vm.count("algorithm") != 0U) {
+        const std::string algorithm = vm["algorithm"].as<std::string>();
+        cli::requireOneOf("algorithm", algorithm, {"rsa", "ed25519"});
+        type = keyTypeFromString(algorithm);
+    }
+    cli::requireOneOf("format", common.format, {"json", "zone"});
+    const std::uint32_t ttl = parseTtl(get<std::string>(vm, "ttl"));
+    const Entry e = revoke(get<std::string>(vm, "domain"), get<std::string>(vm, "selector"), type);
+    cli::writeOut(render({e}, formatFromString(common.format), ttl, "revoke"));
+    return 0;
+}
+
+} // namespace
+
+const std::vector<Verb>& verbs() {
+    static const std::vector<Verb> table{
+        {"generate", runGenerate,
+         "generate --domain D [--algorithm rsa|ed25519|rsa+ed25519] --key-out FILE [options]",
+         "Generate a new key (PKCS#8 PEM, mode 0600, in 0700 directories; an existing file is\n"
+         "never overwritten) and print its DKIM record. rsa+ed25519 makes two keys for dual\n"
+         "signing: give --key-out twice (RSA first) and --selector twice or once as a base.\n"
+         "Without --selector the selector is <keybasename>_<unix time>, as cryptdomainmgr's.",
+         [](po::options_description& o) {
+             o.add_options()("domain", po::value<std::string>()->required(),
+                             "the signing domain (d=)")(
+                 "algorithm", po::value<std::string>()->default_value("rsa"),
+                 "rsa | ed25519 | rsa+ed25519")("bits",
+                                                po::value<std::string>()->default_value("2048"),
+                                                "RSA key size: 1024 2048 3072 4096")(
+                 "key-out", po::value<std::vector<std::string>>()->composing()->required(),
+                 "the new key file (twice for rsa+ed25519)")(
+                 "keybasename", po::value<std::string>()->default_value("key"),
+                 "prefix of the default selector");
+             addSelectorOptions(o);
+             addKeyOptions(o);
+             addOutputOptions(o, true);
+         }},
+        {"record", runRecord, "record --domain D --key FILE --selector S [options]",
+         "Print the DKIM record of an existing key file: a private or public key, PEM or DER\n"
+         "(PKCS#8, PKCS#1, SPKI). Give --key twice for two keys.",
+         [](po::options_description& o) {
+             o.add_options()("domain", po::value<std::string>()->required(),
+                             "the signing domain (d=)")(
+                 "key", po::value<std::vector<std::string>>()->composing()->required(),
+                 "the key file (twice for two keys)");
+             addSelectorOptions(o);
+             addKeyOptions(o);
+             addOutputOptions(o, true);
+         }},
+        {"compare", runCompare, "compare --record FILE --key FILE [--selector S] [--domain D]",
+         "Read a DKIM record as rspamadm dkim_keygen, opendkim-genkey, amavisd showkeys or\n"
+         "cdm-dkim print it (FILE '-' is standard input) and say whether it publishes the key:\n"
+         "exit 0 on a match, 1 on a mismatch.",
+         [](po::options_description& o) {
+             o.add_options()("record", po::value<std::string>()->required(),
+                             "the file holding the record")(
+                 "key", po::value<std::string>()->required(),
+                 "the key file")("selector", po::value<std::string>(),
+                                 "the record to take when the file has several")(
+                 "domain", po::value<std::string>(), "the domain, when the file names several");
+         }},
+        {"revoke", runRevoke, "revoke --domain D --selector S [--algorithm rsa|ed25519] [options]",
+         "Print the record that revokes a selector's key: its p= is empty (RFC 6376 §3.6.1).",
+         [](po::options_description& o) {
+             o.add_options()("domain", po::value<std::string>()->required(),
+                             "the signing domain (d=)")(
+                 "selector", po::value<std::string>()->required(), "the selector to revoke")(
+                 "algorithm", po::value<std::string>(), "print k= with this key type");
+             addOutputOptions(o, false);
+         }},
+    };
+    return table;
+}
+
+int dispatch(const std::vector<Verb>& table, int argc, const char* const* argv) {
+    const std::string program = "cdm-dkim";
+    std::string names;
+    for (const auto& v : table) {
+        names += (names.empty() ? "" : "|") + std::string(v.name);
+    }
+    const std::string usage = "usage: " + program + " " + names + " [options]";
+    // -v and -q may come before the command, as in "cdm-dkim -v generate ...": the command
+    // is the first other argument, and the flags move behind it for cli::run().
+    std::vector<const char*> args(argv, argv + argc);
+    std::size_t at = 1;
+    for (int verbosity = 0; at < args.size(); ++at) {
+        const char* one[] = {"", args[at]};
+        if (!cli::takeVerbosity(2, one, verbosity).empty()) {
+            break;
+        }
+    }
+    if (at < args.size() && at > 1) {
+        std::rotate(args.begin() + 1, args.begin() + static_cast<std::ptrdiff_t>(at),
+                    args.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+    }
+    const std::string first = at < args.size() ? args[1] : "";
+    try {
+        if (first == "--help" || first == "-h") {
+            std::ostringstream text;
+            text << usage << "\n\nDKIM keys and records (RFC 6376, RFC 8463). Commands:\n";
+            for (const auto& v : table) {
+                text << "\n  " << program << " " << v.synopsis << "\n";
+                std::istringstream help{std::string(v.help)};
+                for (std::string line; std::getline(help, line);) {
+                    text << "      " << line << "\n";
+                }
+            }
+            text << "\n'" << program << " COMMAND --help' lists the options of a command.\n";
+            cli::writeOut(text.str());
+            return 0;
+        }
+        if (first == "--version") {
+            int verbosity = 0;
+            cli::takeVerbosity(argc, args.data(), verbosity);
+            cli::writeOut(cli::versionText(program, verbosity > 0));
+            return 0;
+        }
+    } catch (const Error& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return toInt(e.code());
+    }
+    const auto verb =
+        std::find_if(table.begin(), table.end(), [&](const Verb& v) { return v.name == first; });
+    if (verb == table.end()) {
+        std::cerr << program << ": "
+                  << (first.empty() ? std::string("no command given")
+                                    : "unknown command " + quote(first))
+                  << "\n"
+                  << usage << "\n";
+        return toInt(Exit::Usage);
+    }
+    po::options_description options("Options");
+    if (verb->options) {
+        verb->options(options);
+    }
+    const cli::Program p{program, std::string(verb->synopsis), std::string(verb->help)};
+    return cli::run(p, argc - 1, args.data() + 1, options, po::positional_options_description(),
+                    verb->handler);
+}
+
+} // namespace cdm::dkim

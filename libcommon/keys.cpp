@@ -1,5 +1,10 @@
 #include "libcommon/keys.hpp"
 
+#include <pwd.h>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <optional>
@@ -384,6 +389,22 @@ void exportEd25519Seed(const std::string& keyPath, const std::string& outPath) {
     fsutil::ensureDirectory(parentOf(outPath), 0700);
     fsutil::writeFileAtomic(outPath, std::string_view(text.data(), static_cast<std::size_t>(n) + 1),
                             0600, true);
+}
+
+void deploy(const std::string& from, const std::string& to, const std::string& owner) {
+    SecretBuffer buffer(maxKeyFileBytes);
+    const std::size_t size = fsutil::readFileInto(from, buffer.span());
+    fsutil::writeFileAtomic(to, std::string_view(buffer.data(), size), 0600);
+    if (!owner.empty()) {
+        const passwd* user = ::getpwnam(owner.c_str());
+        if (user == nullptr) {
+            throw Error(Exit::NoPerm, "no user '" + owner + "' to own the key", Location{to, 0, {}});
+        }
+        if (::chown(to.c_str(), user->pw_uid, user->pw_gid) != 0) {
+            throw Error(Exit::NoPerm, std::string("unable to hand the key to '") + owner + "': " + std::strerror(errno),
+                        Location{to, 0, {}});
+        }
+    }
 }
 
 } // namespace cdm::keys

@@ -80,4 +80,10 @@ std::vector<std::uint8_t> ed25519Raw(const std::vector<std::uint8_t>& spki);
 // publicKeyDer(), and Error(Exit::DataErr) when the key is not an Ed25519 private key.
 void exportEd25519Seed(const std::string& keyPath, const std::string& outPath);
 
+// Copy the private key file `from` to `to` atomically, mode 0600, replacing `to` (rollover
+// deploys a key where the signer reads it). With `owner` (a user name), the copy is handed
+// to that user. Throws Error(Exit::NoInput) for `from`, Error(Exit::CantCreat/NoPerm/IoErr)
+// for `to`; `to` keeps its old content on any failure.
+void deploy(const std::string& from, const std::string& to, const std::string& owner = {});
+
 } // namespace cdm::keys

@@ -1,0 +1,279 @@
+#include "libcommon/dkimphase.hpp"
+
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include "libcommon/dkim.hpp"
+#include "libcommon/document.hpp"
+#include "libcommon/error.hpp"
+#include "libcommon/fsutil.hpp"
+#include "libcommon/keys.hpp"
+#include "libcommon/log.hpp"
+
+namespace cdm::dkimphase {
+
+namespace json = boost::json;
+
+namespace {
+
+const json::object* objectAt(const json::value* v) {
+    return v != nullptr && v->is_object() ? &v->get_object() : nullptr;
+}
+
+std::string text(const json::object* o, const char* key, const std::string& fallback = {}) {
+    if (o == nullptr) {
+        return fallback;
+    }
+    const auto* v = o->if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : fallback;
+}
+
+// The keys of a resolved section of the document's config.
+const json::object* sectionKeys(const json::object& doc, const char* type, const std::string& name) {
+    const auto* config = objectAt(doc.if_contains("config"));
+    const auto* sections = config != nullptr ? objectAt(config->if_contains(type)) : nullptr;
+    const auto* section = sections != nullptr ? objectAt(sections->if_contains(name)) : nullptr;
+    return section != nullptr ? objectAt(section->if_contains("keys")) : nullptr;
+}
+
+struct Link {
+    std::string domain;  // absolute
+    std::string mode;    // replace | add | remove
+    std::uint32_t ttl = 600;
+    std::string source;
+};
+
+// Which domains link which [dkim:NAME] with op auto.
+std::map<std::string, std::vector<Link>> links(const json::object& doc) {
+    std::map<std::string, std::vector<Link>> out;
+    const auto* config = objectAt(doc.if_contains("config"));
+    const auto* domains = config != nullptr ? objectAt(config->if_contains("domain")) : nullptr;
+    if (domains == nullptr) {
+        return out;
+    }
+    for (const auto& [name, value] : *domains) {
+        const auto* section = objectAt(&value);
+        if (section == nullptr || name == "DEFAULT") {
+            continue;
+        }
+        const auto* specs = section->if_contains("dkim");
+        if (specs == nullptr || !specs->is_array()) {
+            continue;
+        }
+        std::uint32_t ttl = 600;
+        if (const std::string t = text(objectAt(section->if_contains("keys")), "ttl"); !t.empty()) {
+            ttl = static_cast<std::uint32_t>(std::stoul(t));
+        }
+        for (const auto& spec : specs->get_array()) {
+            const auto& s = spec.as_object();
+            if (text(&s, "op") != "auto") {
+                continue;
+            }
+            out[text(&s, "key")].push_back(Link{text(section, "name"), text(&s, "mode"), ttl, text(&s, "source")});
+        }
+    }
+    return out;
+}
+
+document::DesiredRecord keyRecord(const Link& link, const std::string& selector, const std::string& data,
+                                  document::Op op) {
+    document::DesiredRecord r;
+    r.name = dkim::owner(selector, link.domain);
+    r.type = record::Type::TXT;
+    r.ttl = link.ttl;
+    r.op = op;
+    if (!data.empty()) {
+        r.data = record::txtFromText(data);
+    }
+    // Only this selector's own name, and only DKIM key records there (reference §9 item 18:
+    // the original deleted unrelated TXT records two labels below the domain).
+    r.scope = document::Scope{r.name, record::Type::TXT, {}, "v=DKIM1", {}};
+    r.label = "DKIM";
+    r.source = link.source;
+    return r;
+}
+
+json::object& materialOf(json::object& doc, const std::string& name) {
+    auto& material = doc["material"];
+    if (!material.is_object()) {
+        material = json::object{};
+    }
+    auto& dkim = material.as_object()["dkim"];
+    if (!dkim.is_object()) {
+        dkim = json::object{};
+    }
+    auto& m = dkim.as_object()[name];
+    if (!m.is_object()) {
+        m = json::object{};
+    }
+    return m.as_object();
+}
+
+std::int64_t number(const json::object* o, const char* key) {
+    if (o == nullptr) {
+        return 0;
+    }
+    const auto* v = o->if_contains(key);
+    return v != nullptr && (v->is_int64() || v->is_uint64()) ? v->to_number<std::int64_t>() : 0;
+}
+
+} // namespace
+
+std::int64_t parseDuration(const std::string& value, const std::string& what) {
+    std::int64_t unit = 1;
+    std::string digits = value;
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 's':
+            digits.pop_back();
+            break;
+        case 'm':
+            unit = 60;
+            digits.pop_back();
+            break;
+        case 'h':
+            unit = 3600;
+            digits.pop_back();
+            break;
+        case 'd':
+            unit = 86400;
+            digits.pop_back();
+            break;
+        default:
+            break;
+        }
+    }
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
+        throw Error(Exit::Config, what + " '" + value + "' is not a duration such as 3600, 30m, 88h or 4d");
+    }
+    return std::stoll(digits) * unit;
+}
+
+Summary run(json::object& doc, const std::string& phase, std::time_t now) {
+    Summary summary;
+    if (phase != "prepare" && phase != "rollover" && phase != "cleanup") {
+        return summary;
+    }
+    const std::string statedir = text(sectionKeys(doc, "cdm", "DEFAULT"), "statedir", "/var/cryptdomainmgr");
+    std::vector<json::object> added;
+    const auto add = [&](const document::DesiredRecord& r) {
+        added.push_back(document::toJson(r));
+        ++summary.records;
+    };
+
+    for (const auto& [name, domains] : links(doc)) {
+        const json::object* keysOf = sectionKeys(doc, "dkim", name);
+        if (keysOf == nullptr) {
+            continue; // cdm-config warned: no such [dkim:NAME]
+        }
+        json::object& m = materialOf(doc, name);
+        const std::string where = "[dkim:" + name + "]";
+        const std::int64_t grace = parseDuration(text(keysOf, "grace", "88h"), where + " grace");
+        const std::int64_t revoked = parseDuration(text(keysOf, "revoked", "24h"), where + " revoked");
+
+        if (phase == "prepare") {
+            const auto* next = objectAt(m.if_contains("next"));
+            if (next == nullptr || !std::filesystem::exists(text(next, "key"))) {
+                // A crash after the key was written leaves `next` unset: a rerun makes
+                // another selector and the stray key file stays in the state directory.
+                dkim::GenerateRequest request;
+                request.domain = domains.front().domain;
+                const std::string algorithm = text(keysOf, "algorithm", "rsa");
+                const auto type = dkim::keyTypeFromString(algorithm);
+                if (!type) {
+                    throw Error(Exit::Config, where + " algorithm '" + algorithm + "' is not rsa or ed25519");
+                }
+                request.algorithms = {*type};
+                request.bits = static_cast<unsigned>(std::stoul(text(keysOf, "keysize", "2048")));
+                request.selector.keyBaseName = text(keysOf, "keybasename", "key");
+                request.selector.now = now;
+                const std::string selector = dkim::selectors(request.selector, 1).front();
+                request.selector.fixed = {selector};
+                request.keyPaths = {statedir + "/modules/dkim/" + name + "/" + selector + ".key"};
+                const auto entry = dkim::generate(request).front();
+                m["next"] = json::object{{"selector", selector},
+                                         {"key", entry.keyPath},
+                                         {"record", entry.record.toText()},
+                                         {"created", static_cast<std::int64_t>(now)}};
+                ++summary.generated;
+            }
+        }
+        if (phase == "rollover") {
+            if (const auto* next = objectAt(m.if_contains("next"))) {
+                const std::string location = text(keysOf, "keylocation", "/var/lib/rspamd/dkim");
+                const std::string deployed = location + "/" + text(keysOf, "keyname", "dkim.key");
+                fsutil::ensureDirectory(location, 0755);
+                keys::deploy(text(next, "key"), deployed, text(keysOf, "keyowner"));
+                if (const std::string conf = text(keysOf, "signingconfdestinationfile"); !conf.empty()) {
+                    dkim::Entry entry;
+                    entry.domain = domains.front().domain;
+                    entry.selector = text(next, "selector");
+                    entry.keyPath = deployed;
+                    entry.record = dkim::parseKeyRecord(text(next, "record"));
+                    fsutil::ensureDirectory(std::filesystem::path(conf).parent_path().string(), 0755);
+                    fsutil::writeFileAtomic(conf, dkim::render({entry}, dkim::Format::Rspamd, 0, "rollover"), 0644);
+                }
+                if (const auto* current = objectAt(m.if_contains("current"))) {
+                    json::object previous = *current;
+                    previous["retired"] = static_cast<std::int64_t>(now);
+                    m["previous"] = std::move(previous);
+                }
+                m["current"] = *next;
+                m.erase("next");
+                ++summary.deployed;
+            }
+        }
+
+        // The records this phase wants for every linking domain.
+        for (const auto& link : domains) {
+            for (const char* which : {"current", "next"}) {
+                if (const auto* k = objectAt(m.if_contains(which))) {
+                    add(keyRecord(link, text(k, "selector"), text(k, "record"), document::Op::Add));
+                }
+            }
+            const auto* previous = objectAt(m.if_contains("previous"));
+            if (previous == nullptr) {
+                continue;
+            }
+            const std::string selector = text(previous, "selector");
+            const std::int64_t retired = number(previous, "retired");
+            const std::int64_t revokedAt = number(previous, "revoked");
+            if (phase != "cleanup" || now < retired + grace) {
+                add(keyRecord(link, selector, revokedAt != 0 ? "v=DKIM1; p=" : text(previous, "record"),
+                              revokedAt != 0 ? document::Op::Replace : document::Op::Add));
+            } else if (revokedAt == 0 || now < revokedAt + revoked) {
+                add(keyRecord(link, selector, "v=DKIM1; p=", document::Op::Replace));
+            } else {
+                add(keyRecord(link, selector, "", document::Op::None));
+            }
+        }
+        if (phase == "cleanup") {
+            if (auto* previous = m.if_contains("previous"); previous != nullptr && previous->is_object()) {
+                auto& p = previous->as_object();
+                const std::int64_t retired = number(&p, "retired");
+                const std::int64_t revokedAt = number(&p, "revoked");
+                if (now >= retired + grace && revokedAt == 0) {
+                    p["revoked"] = static_cast<std::int64_t>(now);
+                } else if (revokedAt != 0 && now >= revokedAt + revoked) {
+                    std::error_code ec;
+                    std::filesystem::remove(text(&p, "key"), ec);
+                    m.erase("previous");
+                }
+            }
+        }
+    }
+    auto* records = doc.if_contains("records");
+    if (records == nullptr || !records->is_array()) {
+        doc["records"] = json::array{};
+        records = doc.if_contains("records");
+    }
+    for (auto& r : added) {
+        records->get_array().push_back(std::move(r));
+    }
+    document::report(doc, "cdm-dkim", phase,
+                     {{"generated", summary.generated}, {"deployed", summary.deployed}, {"records", summary.records}});
+    return summary;
+}
+
+} // namespace cdm::dkimphase

@@ -1,0 +1,171 @@
+// Tests of libcommon/dkimphase: a DKIM key's whole life through prepare, rollover and cleanup,
+// with real key files in a temporary state directory.
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "libcommon/configdoc.hpp"
+#include "libcommon/dkimphase.hpp"
+#include "libcommon/document.hpp"
+
+using cdm::document::Op;
+using testing::HasSubstr;
+namespace json = boost::json;
+
+namespace {
+
+class DkimPhase : public testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = testing::TempDir() + "/dkimphase-" + std::to_string(::getpid());
+        std::filesystem::remove_all(dir_);
+        const std::string content = "[cdm]  statedir = " + dir_ + "/state  [dkim:mail]  handler = rspamd"
+                                    "  keybasename = mail  keysize = 1024  keylocation = " + dir_ + "/deploy"
+                                    "  keyname = dkim.key  signingconfdestinationfile = " + dir_ + "/conf/dkim_signing.conf"
+                                    "  grace = 1h  revoked = 30m  [domain:a.test]  dkim = auto:mail"
+                                    "  [domain:b.test]  dkim += auto:mail";
+        doc_ = cdm::configdoc::run({{}, content}).document;
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    // Run a phase on a fresh copy of the records, keeping the material as cdm-phase would.
+    std::vector<cdm::document::DesiredRecord> phase(const std::string& name, std::time_t now) {
+        doc_["records"] = json::array{};
+        last_ = cdm::dkimphase::run(doc_, name, now);
+        return cdm::document::records(doc_, "<test>");
+    }
+    const json::object& material() { return doc_["material"].as_object()["dkim"].as_object()["mail"].as_object(); }
+    std::string selector(const char* which) {
+        return std::string(material().at(which).as_object().at("selector").as_string());
+    }
+    std::string keyFile(const char* which) {
+        return std::string(material().at(which).as_object().at("key").as_string());
+    }
+
+    std::string dir_;
+    json::object doc_;
+    cdm::dkimphase::Summary last_;
+};
+
+unsigned modeOf(const std::string& path) {
+    struct stat st {};
+    ::stat(path.c_str(), &st);
+    return st.st_mode & 07777U;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+} // namespace
+
+TEST_F(DkimPhase, AKeyFromPrepareToDeletion) {
+    const std::time_t t0 = 1700000000;
+    auto records = phase("prepare", t0);
+    EXPECT_EQ(last_.generated, 1U);
+    EXPECT_EQ(selector("next"), "mail_1700000000") << "the original's keybasename_<unix time>";
+    EXPECT_EQ(modeOf(keyFile("next")), 0600U);
+    EXPECT_EQ(modeOf(dir_ + "/state/modules/dkim/mail"), 0700U);
+    ASSERT_EQ(records.size(), 2U) << "one record for each linking domain";
+    EXPECT_EQ(records[0].name, "mail_1700000000._domainkey.a.test.");
+    EXPECT_EQ(records[1].name, "mail_1700000000._domainkey.b.test.");
+    EXPECT_EQ(records[0].op, Op::Add) << "next stands beside current until cleanup";
+    EXPECT_THAT(*records[0].data, HasSubstr("v=DKIM1; k=rsa; p=MI"));
+    const std::string firstKey = keyFile("next");
+
+    phase("prepare", t0 + 60);
+    EXPECT_EQ(last_.generated, 0U) << "a second prepare reuses the prepared key";
+
+    records = phase("rollover", t0 + 7200);
+    EXPECT_EQ(last_.deployed, 1U);
+    EXPECT_EQ(slurp(dir_ + "/deploy/dkim.key"), slurp(firstKey));
+    EXPECT_EQ(modeOf(dir_ + "/deploy/dkim.key"), 0600U);
+    const std::string conf = slurp(dir_ + "/conf/dkim_signing.conf");
+    EXPECT_THAT(conf, HasSubstr("path = \"" + dir_ + "/deploy/dkim.key\";"));
+    EXPECT_THAT(conf, HasSubstr("selector = \"mail_1700000000\";"));
+    EXPECT_EQ(selector("current"), "mail_1700000000");
+    EXPECT_FALSE(material().contains("next"));
+
+    // The next cycle: a new key beside the current one, then the switch.
+    const std::time_t t1 = t0 + 86400;
+    records = phase("prepare", t1);
+    ASSERT_EQ(records.size(), 4U) << "current and next, for both domains";
+    phase("rollover", t1 + 7200);
+    EXPECT_EQ(selector("previous"), "mail_1700000000");
+    EXPECT_EQ(selector("current"), "mail_1700086400");
+    EXPECT_THAT(slurp(dir_ + "/conf/dkim_signing.conf"), HasSubstr("mail_1700086400"));
+
+    // Cleanup inside the grace period keeps the old selector published as it was.
+    records = phase("cleanup", t1 + 7200 + 60);
+    const auto old = [&](const std::vector<cdm::document::DesiredRecord>& rs) {
+        std::vector<cdm::document::DesiredRecord> out;
+        for (const auto& r : rs) {
+            if (r.name == "mail_1700000000._domainkey.a.test.") {
+                out.push_back(r);
+            }
+        }
+        return out;
+    };
+    ASSERT_EQ(old(records).size(), 1U);
+    EXPECT_EQ(old(records)[0].op, Op::Add);
+    EXPECT_THAT(*old(records)[0].data, HasSubstr("p=MI"));
+
+    // After the grace period: revoked (empty p=), replacing the old key's record.
+    records = phase("cleanup", t1 + 7200 + 3601);
+    ASSERT_EQ(old(records).size(), 1U);
+    EXPECT_EQ(old(records)[0].op, Op::Replace);
+    EXPECT_EQ(*old(records)[0].data, "\"v=DKIM1; p=\"");
+    EXPECT_TRUE(std::filesystem::exists(firstKey));
+
+    // After the revocation period: deleted, with its key; the current key is untouched.
+    records = phase("cleanup", t1 + 7200 + 3601 + 1801);
+    ASSERT_EQ(old(records).size(), 1U);
+    EXPECT_EQ(old(records)[0].op, Op::None);
+    EXPECT_FALSE(std::filesystem::exists(firstKey));
+    EXPECT_FALSE(material().contains("previous"));
+    EXPECT_EQ(selector("current"), "mail_1700086400");
+}
+
+TEST_F(DkimPhase, CleanupTouchesOnlyTheOldSelectorsDkimRecords) {
+    phase("prepare", 1700000000);
+    phase("rollover", 1700000100);
+    phase("prepare", 1700100000);
+    phase("rollover", 1700100100);
+    const auto records = phase("cleanup", 1700100100 + 3601);
+    const cdm::record::Record unrelated[] = {
+        {"_dmarc.sub.a.test.", cdm::record::Type::TXT, 600, "\"v=DMARC1;p=none\""},
+        {"_acme-challenge.sub.a.test.", cdm::record::Type::TXT, 600, "\"token\""},
+        {"mail_1700100000._domainkey.a.test.", cdm::record::Type::TXT, 600, "\"v=DKIM1; k=rsa; p=AAAA\""},
+        {"other._domainkey.a.test.", cdm::record::Type::TXT, 600, "\"v=DKIM1; k=rsa; p=AAAA==\""},
+        {"mail_1700000000._domainkey.a.test.", cdm::record::Type::TXT, 600, "\"not a key record\""},
+    };
+    std::size_t judged = 0;
+    for (const auto& r : records) {
+        if (r.op == Op::Add || r.name.find("a.test.") == std::string::npos || r.name.find("b.test") != std::string::npos) {
+            continue;
+        }
+        ++judged;
+        for (const auto& u : unrelated) {
+            EXPECT_FALSE(r.scope.contains(u)) << r.name << " would touch " << u.name << " " << u.data;
+        }
+        EXPECT_TRUE(r.scope.contains({"mail_1700000000._domainkey.a.test.", cdm::record::Type::TXT, 600,
+                                      "\"v=DKIM1; k=rsa; p=MIIB\""}));
+    }
+    EXPECT_EQ(judged, 1U) << "the revocation of the old selector at a.test";
+}
+
+TEST(DkimPhaseDuration, Units) {
+    EXPECT_EQ(cdm::dkimphase::parseDuration("88h", "grace"), 88 * 3600);
+    EXPECT_EQ(cdm::dkimphase::parseDuration("4d", "grace"), 4 * 86400);
+    EXPECT_EQ(cdm::dkimphase::parseDuration("30m", "grace"), 1800);
+    EXPECT_EQ(cdm::dkimphase::parseDuration("3600", "grace"), 3600);
+    EXPECT_THROW(cdm::dkimphase::parseDuration("soon", "grace"), cdm::Error);
+    EXPECT_THROW(cdm::dkimphase::parseDuration("", "grace"), cdm::Error);
+}

@@ -263,14 +263,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
             }
         }
     }
-    auto* records = doc.if_contains("records");
-    if (records == nullptr || !records->is_array()) {
-        doc["records"] = json::array{};
-        records = doc.if_contains("records");
-    }
-    for (auto& r : added) {
-        records->get_array().push_back(std::move(r));
-    }
+    document::appendRecords(doc, std::move(added));
     document::report(doc, "cdm-dkim", phase,
                      {{"generated", summary.generated}, {"deployed", summary.deployed}, {"records", summary.records}});
     return summary;

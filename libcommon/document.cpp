@@ -458,6 +458,17 @@ std::vector<DesiredRecord> records(const json::object& doc, const std::string& s
     return out;
 }
 
+void appendRecords(json::object& doc, std::vector<json::object> records) {
+    auto* list = doc.if_contains("records");
+    if (list == nullptr || !list->is_array()) {
+        doc["records"] = json::array{};
+        list = doc.if_contains("records");
+    }
+    for (auto& r : records) {
+        list->get_array().push_back(std::move(r));
+    }
+}
+
 void report(json::object& doc, std::string_view program, std::string_view event,
             json::object fields) {
     json::object entry{{"program", program}, {"event", event}};

@@ -98,6 +98,9 @@ std::string serialize(const boost::json::object& doc);
 // The desired records of a document.
 std::vector<DesiredRecord> records(const boost::json::object& doc, const std::string& sourceName);
 
+// Append records (as toJson() made them) to "records", creating it when missing.
+void appendRecords(boost::json::object& doc, std::vector<boost::json::object> records);
+
 // Append one entry to "report": {"program": ..., "event": ..., plus `fields`}.
 void report(boost::json::object& doc, std::string_view program, std::string_view event,
             boost::json::object fields = {});

@@ -4,17 +4,13 @@
 
 #include <ldns/ldns.h>
 
+#include "libcommon/deleter.hpp"
+
 // ldns handles in RAII: no ldns_*_free call appears outside this header.
 
 namespace cdm::ldnsp {
 
-template <auto Free>
-struct Deleter {
-    template <typename T>
-    void operator()(T* p) const {
-        Free(p);
-    }
-};
+using cdm::Deleter;
 
 using Resolver = std::unique_ptr<ldns_resolver, Deleter<ldns_resolver_deep_free>>;
 using Pkt = std::unique_ptr<ldns_pkt, Deleter<ldns_pkt_free>>;

@@ -13,17 +13,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "libcommon/deleter.hpp"
+
 // OpenSSL handles in RAII: no *_free call appears outside this header.
 
 namespace cdm::ossl {
 
-template <auto Free>
-struct Deleter {
-    template <typename T>
-    void operator()(T* p) const {
-        Free(p);
-    }
-};
+using cdm::Deleter;
 
 using Bio = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;

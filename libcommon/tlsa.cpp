@@ -420,15 +420,9 @@ std::size_t addRecords(json::object& doc) {
             }
         }
     }
-    auto* records = doc.if_contains("records");
-    if (records == nullptr || !records->is_array()) {
-        doc["records"] = json::array{};
-        records = doc.if_contains("records");
-    }
-    for (auto& r : added) {
-        records->get_array().push_back(std::move(r));
-    }
-    return added.size();
+    const std::size_t count = added.size();
+    document::appendRecords(doc, std::move(added));
+    return count;
 }
 
 } // namespace cdm::tlsa

@@ -3,34 +3,7 @@
 # command line and ldns-dane for RSA, ECDSA P-256/P-384 and Ed25519 certificates.
 
 load test_helper
-
-# A chain root (RSA) -> intermediate (P-256) -> leaf of the given algorithm, in $1.
-make_chain() {
-    dir=$1
-    alg=$2
-    mkdir -p "$dir"
-    (
-        cd "$dir"
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 30 \
-            -subj "/CN=root" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout inter.key \
-            -out inter.csr -subj "/CN=intermediate" 2>/dev/null
-        printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' > ca.ext
-        openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key -CAcreateserial \
-            -out inter.pem -days 30 -extfile ca.ext 2>/dev/null
-        case $alg in
-            rsa) newkey="-newkey rsa:2048" ;;
-            p256) newkey="-newkey ec -pkeyopt ec_paramgen_curve:P-256" ;;
-            p384) newkey="-newkey ec -pkeyopt ec_paramgen_curve:P-384" ;;
-            ed25519) newkey="-newkey ed25519" ;;
-        esac
-        # shellcheck disable=SC2086
-        openssl req $newkey -nodes -keyout leaf.key -out leaf.csr -subj "/CN=mail.example.test" 2>/dev/null
-        openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key -CAcreateserial \
-            -out leaf.pem -days 30 2>/dev/null
-        cat leaf.pem inter.pem root.pem > fullchain.pem
-    )
-}
+load chain_helper
 
 # What openssl says the association data is: usage selector matching certificate.
 openssl_data() {

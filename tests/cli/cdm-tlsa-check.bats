@@ -28,9 +28,11 @@ setup_file() {
     testbed_setup_file
     make_chain "$BATS_FILE_TMPDIR/rsa" rsa
     make_chain "$BATS_FILE_TMPDIR/ec" p256
-    export SMTP_PORT IMAP_PORT PLAIN_PORT
+    export SMTP_PORT IMAP_PORT POP3_PORT LMTP_PORT PLAIN_PORT
     SMTP_PORT=$(start_server smtp)
     IMAP_PORT=$(start_server imap)
+    POP3_PORT=$(start_server pop3)
+    LMTP_PORT=$(start_server lmtp)
     PLAIN_PORT=$(start_server none)
     # A server whose certificate matches none of the records published for its port.
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$BATS_FILE_TMPDIR/other.key" \
@@ -51,7 +53,7 @@ setup_file() {
     {
         echo "update add mail.example.test. 60 A 127.0.0.1"
         [ "$TB_HAVE_V6" = 1 ] && echo "update add mail.example.test. 60 AAAA ::1"
-        for port in "$SMTP_PORT" "$IMAP_PORT" "$PLAIN_PORT" "$OTHER_PORT"; do
+        for port in "$SMTP_PORT" "$IMAP_PORT" "$POP3_PORT" "$LMTP_PORT" "$PLAIN_PORT" "$OTHER_PORT"; do
             echo "update add _$port._tcp.mail.example.test. 60 TLSA $rsa311"
             echo "update add _$port._tcp.mail.example.test. 60 TLSA $ec201"
         done
@@ -112,9 +114,20 @@ resolver() { echo "$TB_RESOLVER:$TB_RESOLVER_PORT"; }
     assert_line --index 0 --partial "bogus"
 }
 
-@test "STARTTLS imap" {
+@test "STARTTLS imap, pop3, lmtp and submission" {
     run -0 cdm-tlsa check mail.example.test "$IMAP_PORT" --starttls imap --resolver "$(resolver)" --address 127.0.0.1
     assert_line "OK"
+    run -0 cdm-tlsa check mail.example.test "$POP3_PORT" --starttls pop3 --resolver "$(resolver)" --address 127.0.0.1
+    assert_line "OK"
+    run -0 cdm-tlsa check mail.example.test "$LMTP_PORT" --starttls lmtp --resolver "$(resolver)" --address 127.0.0.1
+    assert_line "OK"
+    run -0 cdm-tlsa check mail.example.test "$SMTP_PORT" --starttls submission --resolver "$(resolver)" --address 127.0.0.1
+    assert_line "OK"
+}
+
+@test "the wrong STARTTLS dialogue is an error naming what the server said" {
+    run -69 cdm-tlsa check mail.example.test "$POP3_PORT" --starttls imap --resolver "$(resolver)" --address 127.0.0.1 --timeout 3
+    assert_line --partial "STARTTLS: expected '* OK', the server said '+OK test'"
 }
 
 @test "records that match nothing fail with exit 1" {

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <set>
 #include <sstream>
 
+#include "libcommon/dkimphase.hpp"
 #include "libcommon/document.hpp"
 #include "libcommon/fsutil.hpp"
 #include "libcommon/log.hpp"
@@ -1087,6 +1089,300 @@ CompareResult compareFiles(const CompareRequest& request) {
 
 namespace {
 
+// The name of a DNS rcode in messages and JSON (RFC 1035 §4.1.1, RFC 6895 §2.3).
+std::string rcodeName(int rcode) {
+    static constexpr std::array<std::string_view, 11> names{
+        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
+    return rcode >= 0 && static_cast<std::size_t>(rcode) < names.size()
+               ? std::string(names[static_cast<std::size_t>(rcode)])
+               : "RCODE" + std::to_string(rcode);
+}
+
+// "RSA 2048 bits" or "Ed25519"; for a key that fromPublicKey() accepted.
+std::string keyDescription(const std::vector<std::uint8_t>& spki) {
+    const auto algorithm = keys::algorithmOf(spki);
+    std::string out(keys::toString(algorithm));
+    if (algorithm == keys::Algorithm::Rsa) {
+        out += " " + std::to_string(keys::bitsOf(spki)) + " bits";
+    }
+    return out;
+}
+
+// Why p= cannot be used as a key of the record's k= type, or nullopt when it can. compare()
+// would call most of these a mismatch; a verifier fails on them whatever key was meant.
+std::optional<std::string> keyProblem(const KeyRecord& record) {
+    const auto bytes = unbase64(record.publicKey);
+    if (!bytes) {
+        return "p= is not valid base64";
+    }
+    if (record.type == KeyType::Ed25519) {
+        if (bytes->size() == 32) {
+            return std::nullopt;
+        }
+        try {
+            if (keys::algorithmOf(keys::spkiFromPublicDer(*bytes)) == keys::Algorithm::Ed25519) {
+                return "p= holds the Ed25519 key as a SubjectPublicKeyInfo; RFC 8463 §4 wants "
+                       "the raw 32-byte key";
+            }
+        } catch (const Error&) {
+            // Not an SPKI either: the size is the problem to report.
+        }
+        return "p= is " + std::to_string(bytes->size()) +
+               " bytes, not a 32-byte Ed25519 key (RFC 8463 §4)";
+    }
+    std::vector<std::uint8_t> spki;
+    keys::Algorithm algorithm{};
+    try {
+        spki = keys::spkiFromPublicDer(*bytes);
+        algorithm = keys::algorithmOf(spki);
+    } catch (const Error&) {
+        return "p= does not hold an RSA public key";
+    }
+    if (algorithm != keys::Algorithm::Rsa) {
+        return std::string(record.explicitType ? "k=rsa" : "no k= (so RSA)") +
+               ", but p= holds an " + std::string(keys::toString(algorithm)) + " key";
+    }
+    if (const unsigned bits = keys::bitsOf(spki); bits < 1024) {
+        return "p= holds a " + std::to_string(bits) +
+               "-bit RSA key; verifiers refuse keys under 1024 bits (RFC 8301 §3.2)";
+    }
+    return std::nullopt;
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+} // namespace
+
+std::string_view toString(Verdict verdict) {
+    switch (verdict) {
+    case Verdict::Pass:
+        return "pass";
+    case Verdict::Mismatch:
+        return "key mismatch";
+    case Verdict::Revoked:
+        return "revoked";
+    case Verdict::Malformed:
+        return "malformed";
+    case Verdict::NotFound:
+        return "not found";
+    }
+    return "malformed";
+}
+
+bool looksLikeKeyRecord(std::string_view text) {
+    bool first = true;
+    for (const auto& raw : split(text, ';')) {
+        const std::string_view spec = trim(raw);
+        if (spec.empty()) {
+            continue;
+        }
+        const auto eq = spec.find('=');
+        const std::string_view tag = trim(spec.substr(0, eq));
+        const std::string_view value =
+            eq == std::string_view::npos ? std::string_view() : trim(spec.substr(eq + 1));
+        // A leading v= names the protocol: "v=DKIM1" is DKIM (a bad version is then
+        // malformed), "v=DMARC1; p=none" or "v=spf1" is not, whatever tags follow.
+        if (first && tag == "v" && eq != std::string_view::npos) {
+            return lower(value.substr(0, 4)) == "dkim";
+        }
+        first = false;
+        if (tag == "p" && eq != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+RecordVerdict judgeRecord(std::string_view text, const std::vector<std::uint8_t>& spki,
+                          std::string_view keyName) {
+    RecordVerdict v{std::string(text), Verdict::Malformed, {}};
+    KeyRecord record;
+    try {
+        record = parseKeyRecord(text);
+    } catch (const Error& e) {
+        v.reason = e.message();
+        return v;
+    }
+    if (record.publicKey.empty()) {
+        v.verdict = Verdict::Revoked;
+        v.reason = "p= is empty: the key is revoked (RFC 6376 §3.6.1)";
+        return v;
+    }
+    if (auto problem = keyProblem(record)) {
+        v.reason = std::move(*problem);
+        return v;
+    }
+    // RFC 8301 §3.1: signers use sha256 only, so a key whose h= leaves it out verifies nothing.
+    if (!record.tags.hashes.empty() && !contains(record.tags.hashes, "sha256")) {
+        v.reason = "h=" + quote(join(record.tags.hashes, ":")) +
+                   " leaves out sha256, the only hash signers may use (RFC 8301 §3.1)";
+        return v;
+    }
+    // RFC 6376 §3.6.1: a key whose s= names neither "email" nor "*" is not for mail.
+    if (!record.tags.services.empty() && !contains(record.tags.services, "email") &&
+        !contains(record.tags.services, "*")) {
+        v.reason = "s=" + quote(join(record.tags.services, ":")) +
+                   " does not include email or *, so verifiers ignore the key (RFC 6376 §3.6.1)";
+        return v;
+    }
+    const Comparison c = compare(record, spki);
+    if (!c.match) {
+        v.verdict = Verdict::Mismatch;
+        v.reason = c.reason;
+        return v;
+    }
+    v.verdict = Verdict::Pass;
+    std::string what;
+    try {
+        what = keyDescription(spki);
+    } catch (const Error&) {
+        what = "key";
+    }
+    v.reason = "the record publishes the key" +
+               (keyName.empty() ? std::string() : " in '" + std::string(keyName) + "'") + " (" +
+               what + ")";
+    if (contains(record.tags.flags, "y")) {
+        v.reason += "; t=y: the domain is testing DKIM, verifiers may ignore failures";
+    }
+    return v;
+}
+
+TestReport judgeAnswer(const std::string& owner, const resolve::Answer& answer,
+                       const std::vector<std::uint8_t>& spki, const std::string& keyPath) {
+    if (answer.rcode != 0 && answer.rcode != 3) {
+        throw Error(Exit::Unavailable,
+                    "the DNS answered " + rcodeName(answer.rcode) + " for '" + owner + "' TXT");
+    }
+    TestReport r;
+    r.owner = owner;
+    r.keyPath = keyPath;
+    r.keyType = keyDescription(spki);
+    r.expected = fromPublicKey(spki).toText();
+    r.rcode = answer.rcode;
+    r.security = answer.security;
+    r.securityWhy = answer.why;
+    for (const auto& rr : answer.records) {
+        if (rr.type != record::Type::TXT) {
+            continue;
+        }
+        try {
+            // The character-strings joined (RFC 6376 §3.6.2.2): a key over 255 octets is split.
+            r.txt.push_back(record::txtText(rr.data));
+        } catch (const Error& e) {
+            throw Error(Exit::DataErr,
+                        "a TXT record at '" + owner + "' cannot be read: " + e.message());
+        }
+    }
+    for (const auto& text : r.txt) {
+        if (looksLikeKeyRecord(text)) {
+            r.records.push_back(judgeRecord(text, spki, keyPath));
+        }
+    }
+    if (r.rcode == 3) {
+        r.verdict = Verdict::NotFound;
+        r.reason = "the name does not exist (NXDOMAIN)";
+    } else if (r.txt.empty()) {
+        r.verdict = Verdict::NotFound;
+        r.reason = "no TXT record at the name";
+    } else if (r.records.empty()) {
+        r.verdict = Verdict::NotFound;
+        r.reason = "no DKIM record among the " + std::to_string(r.txt.size()) + " TXT record(s)";
+    } else if (r.records.size() == 1) {
+        r.verdict = r.records.front().verdict;
+        r.reason = r.records.front().reason;
+    } else {
+        const Verdict first = r.records.front().verdict;
+        const bool same =
+            std::all_of(r.records.begin(), r.records.end(),
+                        [first](const RecordVerdict& v) { return v.verdict == first; });
+        const std::string count = std::to_string(r.records.size()) + " DKIM records at the name";
+        if (same) {
+            r.verdict = first;
+            r.reason = count + ", all " + std::string(toString(first)) +
+                       "; the first: " + r.records.front().reason;
+        } else {
+            // RFC 6376 §3.6.2.2: the verifier may choose any one of them, so the outcome of a
+            // signature depends on the receiver's choice.
+            std::vector<std::string> verdicts;
+            for (const auto& v : r.records) {
+                verdicts.emplace_back(toString(v.verdict));
+            }
+            r.verdict = Verdict::Malformed;
+            r.reason = count + " disagree (" + join(verdicts, ", ") +
+                       "), and a verifier may take any one of them (RFC 6376 §3.6.2.2)";
+        }
+    }
+    r.ok = r.verdict == Verdict::Pass && r.security != resolve::Security::Bogus;
+    return r;
+}
+
+TestReport test(const TestRequest& request) {
+    const std::string name = owner(request.selector, request.domain);
+    const auto spki = keys::publicKeyDer(request.keyPath);
+    try {
+        fromPublicKey(spki);
+    } catch (const Error& e) {
+        throw Error(e.code(), "holds " + e.message(), Location{request.keyPath, 0, {}});
+    }
+    const auto answer = resolve::query(request.dns, name, record::Type::TXT);
+    return judgeAnswer(name, answer, spki, request.keyPath);
+}
+
+std::string toText(const TestReport& report) {
+    std::string out = report.owner + " TXT: " +
+                      (report.rcode == 3 ? std::string("NXDOMAIN")
+                                         : std::to_string(report.txt.size()) + " record(s)") +
+                      ", " + std::string(resolve::toString(report.security));
+    if (report.security != resolve::Security::Secure && !report.securityWhy.empty()) {
+        out += " (" + report.securityWhy + ")";
+    }
+    out += "\n" + std::string(toString(report.verdict)) + ": " + report.reason + "\n";
+    if (report.records.size() > 1) {
+        for (std::size_t i = 0; i < report.records.size(); ++i) {
+            const auto& v = report.records[i];
+            out += "  record " + std::to_string(i + 1) + ": " + std::string(toString(v.verdict)) +
+                   ": " + v.reason + "\n";
+        }
+    }
+    if (report.verdict == Verdict::Pass && report.security == resolve::Security::Bogus) {
+        out += "the answer is bogus: a validating verifier gets no record at all\n";
+    }
+    out += report.ok ? "OK\n" : "FAILED\n";
+    return out;
+}
+
+boost::json::object toJson(const TestReport& report) {
+    namespace json = boost::json;
+    json::array txt;
+    for (const auto& t : report.txt) {
+        txt.emplace_back(t);
+    }
+    json::array records;
+    for (const auto& v : report.records) {
+        records.push_back(
+            json::object{{"text", v.text}, {"verdict", toString(v.verdict)}, {"reason", v.reason}});
+    }
+    return json::object{
+        {"ok", report.ok},
+        {"verdict", toString(report.verdict)},
+        {"reason", report.reason},
+        {"owner", report.owner},
+        {"key", json::object{{"file", report.keyPath},
+                             {"type", report.keyType},
+                             {"expected", report.expected}}},
+        {"dns", json::object{{"rcode", rcodeName(report.rcode)},
+                             {"security", resolve::toString(report.security)},
+                             {"why", report.securityWhy},
+                             {"txt", std::move(txt)}}},
+        {"records", std::move(records)},
+    };
+}
+
+namespace {
+
 std::uint32_t parseTtl(const std::string& text) {
     if (text.empty() || text.size() > 10 ||
         text.find_first_not_of("0123456789") != std::string::npos ||
@@ -1223,6 +1519,50 @@ int runRevoke(const po::variables_map& vm, const cli::Common& common) {
     return 0;
 }
 
+int runPhase(const po::variables_map& vm, const cli::Common&) {
+    auto doc = document::parse(cli::readAll(std::cin, 64U << 20U, "<stdin>"), "<stdin>");
+    std::string phase = vm.count("phase") != 0U ? vm["phase"].as<std::string>() : "";
+    if (phase.empty()) {
+        const auto* p = doc.if_contains("phase");
+        phase = p != nullptr && p->is_string() ? std::string(p->as_string()) : "";
+    }
+    cli::requireOneOf("phase", phase, {"prepare", "rollover", "cleanup", "update"});
+    const std::time_t now = vm.count("now") != 0U ? static_cast<std::time_t>(vm["now"].as<long long>())
+                                                  : std::time(nullptr);
+    dkimphase::run(doc, phase, now);
+    cli::writeOut(document::serialize(doc));
+    return 0;
+}
+
+int runTest(const po::variables_map& vm, const cli::Common& common) {
+    const std::string format = common.format.empty() ? "text" : common.format;
+    cli::requireOneOf("format", format, {"text", "json"});
+    TestRequest request;
+    request.domain = get<std::string>(vm, "domain");
+    request.selector = get<std::string>(vm, "selector");
+    request.keyPath = get<std::string>(vm, "key");
+    for (const auto& r : get<std::vector<std::string>>(vm, "resolver")) {
+        request.dns.servers.push_back(resolve::parseServer(r));
+    }
+    if (vm.count("trust-anchor") != 0U) {
+        request.dns.trustAnchorFile = vm["trust-anchor"].as<std::string>();
+        if (request.dns.trustAnchorFile.empty()) {
+            throw Error(Exit::Usage, "--trust-anchor is empty");
+        }
+    }
+    const std::string timeout = get<std::string>(vm, "timeout");
+    if (timeout.empty() || timeout.size() > 3 ||
+        timeout.find_first_not_of("0123456789") != std::string::npos || std::stoul(timeout) == 0 ||
+        std::stoul(timeout) > 300) {
+        throw Error(Exit::Usage, "--timeout takes 1 to 300 seconds, not " + quote(timeout));
+    }
+    request.dns.timeout = std::chrono::seconds(std::stoul(timeout));
+    const TestReport report = test(request);
+    cli::writeOut(format == "json" ? boost::json::serialize(toJson(report)) + "\n"
+                                   : toText(report));
+    return report.ok ? 0 : 1;
+}
+
 } // namespace
 
 const std::vector<Verb>& verbs() {
@@ -1280,6 +1620,38 @@ const std::vector<Verb>& verbs() {
                  "selector", po::value<std::string>()->required(), "the selector to revoke")(
                  "algorithm", po::value<std::string>(), "print k= with this key type");
              addOutputOptions(o, false);
+         }},
+        {"test", runTest,
+         "test --domain D --selector S --key FILE [--resolver ADDR[:PORT]]... [--trust-anchor "
+         "FILE]",
+         "Look up the TXT record <selector>._domainkey.<domain>. and say whether it publishes the\n"
+         "key, as a verifier would read it: pass, key mismatch, revoked (empty p=), malformed or\n"
+         "not found; and whether the answer was DNSSEC-secure (the resolver's AD bit, or cdm's "
+         "own\n"
+         "validation against --trust-anchor). Exit 0 on a pass, 1 otherwise, 69 when the DNS\n"
+         "does not answer.",
+         [](po::options_description& o) {
+             o.add_options()("domain", po::value<std::string>()->required(),
+                             "the signing domain (d=)")(
+                 "selector", po::value<std::string>()->required(),
+                 "the selector (s=)")("key", po::value<std::string>()->required(),
+                                      "the key file (private or public, PEM or DER)")(
+                 "resolver", po::value<std::vector<std::string>>()->composing(),
+                 "ask this server, ADDR[:PORT] (repeatable; default: /etc/resolv.conf)")(
+                 "trust-anchor", po::value<std::string>(),
+                 "DS/DNSKEY file: validate with ldns instead of trusting the AD bit")(
+                 "timeout", po::value<std::string>()->default_value("3"),
+                 "seconds to wait for each answer")("format", po::value<std::string>(),
+                                                    "text (the default) | json");
+         }},
+        {"phase", runPhase, "phase --phase prepare|rollover|cleanup [--now SECONDS] < DOCUMENT",
+         "Read a cdm document on standard input and do the DKIM part of its phase (the\n"
+         "document's \"phase\", or --phase): prepare makes the next key of every linked\n"
+         "[dkim:NAME]; rollover deploys it with the signing configuration; cleanup keeps the old\n"
+         "selector for its grace period, then revokes it, then deletes it. Prints the document.",
+         [](po::options_description& o) {
+             o.add_options()("phase", po::value<std::string>(), "prepare | rollover | cleanup")(
+                 "now", po::value<long long>(), "the time to act at, in Unix seconds (for tests)");
          }},
     };
     return table;

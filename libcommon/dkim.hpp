@@ -15,12 +15,14 @@
 #include "libcommon/cli.hpp"
 #include "libcommon/error.hpp"
 #include "libcommon/keys.hpp"
+#include "libcommon/resolve.hpp"
 
 // DKIM public-key records (RFC 6376 §3.6.1; Ed25519 keys RFC 8463; key sizes RFC 8301):
 // the TXT record `<selector>._domainkey.<domain>.` holding `v=DKIM1; k=rsa; p=<base64>`,
 // made from a key file (generated here through libcommon/keys, or existing), printed as zone
 // lines, a cdm document fragment, or the signing-side configuration of rspamd, OpenDKIM or
-// amavisd; read back from the files other tools write, and compared with a key. cdm-dkim(1).
+// amavisd; read back from the files other tools write, and compared with a key; looked up in
+// the DNS and tested against a key, as `amavisd testkeys` and opendkim-testkey do. cdm-dkim(1).
 //
 // This module sees public keys only: every private key is read and written by keys.cpp.
 
@@ -210,6 +212,90 @@ struct CompareResult {
 // and Error(Exit::DataErr) when no record or several records fit the selector and domain.
 CompareResult compareFiles(const CompareRequest& request);
 
+// test: what a verifier finds at `<selector>._domainkey.<domain>.`, judged against a key.
+enum class Verdict {
+    Pass,      // the record publishes the key
+    Mismatch,  // a usable record, but of another key (or key type)
+    Revoked,   // p= is empty (RFC 6376 §3.6.1)
+    Malformed, // a DKIM record no verifier can use: bad tags, v=, k=, h=, s= or p=
+    NotFound,  // NXDOMAIN, no TXT record, or no DKIM record among the TXT records
+};
+// "pass", "key mismatch", "revoked", "malformed", "not found" (the text and JSON spelling).
+std::string_view toString(Verdict verdict);
+
+// True when a TXT record's text is meant as a DKIM key record: its first tag is v= with a
+// value that starts with "DKIM" (any case), or it does not start with v= and has a p= tag.
+// Such a record is then judged, and a broken one is malformed; any other TXT record (SPF,
+// DMARC's "v=DMARC1; p=none", site verification) is not DKIM and is passed over. Never throws.
+bool looksLikeKeyRecord(std::string_view text);
+
+// One DKIM record and what it says about the key.
+struct RecordVerdict {
+    std::string text; // the TXT text, strings joined
+    Verdict verdict = Verdict::NotFound;
+    std::string reason; // the detail: what matched, or what is wrong
+};
+
+// Judge one record's text against the public key `spki` (SPKI DER of an RSA or Ed25519 key),
+// in this order: the tag list and v=, k=, p= (parseKeyRecord) -> malformed; an empty p= ->
+// revoked; p= that is not base64 of a key of the k= type, an RSA key under 1024 bits
+// (RFC 8301 §3.2), h= without sha256, s= without email or * -> malformed; then compare():
+// the key -> pass, else key mismatch. `keyName` names the key file in the reason of a pass.
+// Never throws.
+RecordVerdict judgeRecord(std::string_view text, const std::vector<std::uint8_t>& spki,
+                          std::string_view keyName = {});
+
+struct TestRequest {
+    std::string domain;
+    std::string selector;
+    std::string keyPath;  // private or public key, as keys::publicKeyDer() reads them
+    resolve::Options dns; // servers (empty: /etc/resolv.conf), trust anchor, timeout
+};
+
+struct TestReport {
+    std::string owner;    // "<selector>._domainkey.<domain>.", lower-case
+    std::string keyPath;  // as given
+    std::string keyType;  // "RSA 2048 bits", "Ed25519"
+    std::string expected; // the record cdm would publish for the key (fromPublicKey)
+    int rcode = 0;        // 0 NOERROR or 3 NXDOMAIN; other codes are thrown
+    resolve::Security security = resolve::Security::Insecure;
+    std::string securityWhy;            // for insecure or bogus
+    std::vector<std::string> txt;       // every TXT record at the owner, strings joined
+    std::vector<RecordVerdict> records; // the DKIM records among them, judged
+    Verdict verdict = Verdict::NotFound;
+    std::string reason;
+    bool ok = false; // verdict Pass and security not Bogus
+};
+
+// Judge a DNS answer for `owner` against the key `spki`, without the network (test() calls it;
+// exposed for tests). The verdict: NXDOMAIN, no TXT or no DKIM record -> not found; one DKIM
+// record -> its verdict; several -> their common verdict, or malformed when they disagree,
+// since a verifier may take any one of them (RFC 6376 §3.6.2.2). Throws
+// Error(Exit::Unavailable) for an rcode other than NOERROR and NXDOMAIN (SERVFAIL: the
+// resolver found the zone broken or bogus), and Error(Exit::DataErr) for a TXT record whose
+// data cannot be read or a key that fromPublicKey() refuses.
+TestReport judgeAnswer(const std::string& owner, const resolve::Answer& answer,
+                       const std::vector<std::uint8_t>& spki, const std::string& keyPath);
+
+// Look up the TXT records of `<selector>._domainkey.<domain>.` (resolve::query, DNSSEC by the
+// AD bit or the trust anchor) and judge them. The key is read and checked first.
+// Throws Error(Exit::Usage) for a bad domain, selector or resolver, Error(Exit::NoInput) for
+// a missing key or trust-anchor file, Error(Exit::DataErr) for a file that is not an RSA
+// (1024 bits or more) or Ed25519 key or not a trust anchor, Error(Exit::Unavailable) when no
+// server answers or the answer is neither NOERROR nor NXDOMAIN.
+TestReport test(const TestRequest& request);
+
+// The report for people, three or more lines:
+//   "s1._domainkey.example.test. TXT: 1 record(s), secure"  (or "NXDOMAIN, insecure (why)")
+//   "pass: the record publishes the key in 'k.pem' (RSA 2048 bits)"  ("<verdict>: <reason>")
+//   one "  record N: <verdict>: <reason>" line per DKIM record when there are several
+//   for a pass in a bogus answer, a line saying that validating verifiers get no record
+//   "OK" or "FAILED"
+std::string toText(const TestReport& report);
+// {"ok", "verdict", "reason", "owner", "key": {"file", "type", "expected"},
+//  "dns": {"rcode", "security", "why", "txt": [...]}, "records": [{"text", "verdict", "reason"}]}
+boost::json::object toJson(const TestReport& report);
+
 // The verbs of cdm-dkim. `options` adds the verb's options; `handler` runs it.
 struct Verb {
     std::string_view name;
@@ -218,7 +304,7 @@ struct Verb {
     std::string_view help;     // one paragraph for --help
     std::function<void(boost::program_options::options_description&)> options;
 };
-// The verb table of cdm-dkim: generate, record, compare, revoke.
+// The verb table of cdm-dkim: generate, record, compare, revoke, test.
 const std::vector<Verb>& verbs();
 
 // Run the program: argv[1] names the verb (after any -v/-q flags), whose options are parsed

@@ -200,7 +200,10 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
             }
         }
         if (phase == "rollover") {
-            if (const auto* next = objectAt(m.if_contains("next"))) {
+            if (const auto* found = objectAt(m.if_contains("next"))) {
+                // A copy: inserting "previous" into `m` below may move its members.
+                const json::object nextCopy = *found;
+                const json::object* next = &nextCopy;
                 const std::string location = text(keysOf, "keylocation", "/var/lib/rspamd/dkim");
                 const std::string deployed = location + "/" + text(keysOf, "keyname", "dkim.key");
                 fsutil::ensureDirectory(location, 0755);

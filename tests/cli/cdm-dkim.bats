@@ -47,8 +47,8 @@ refute_key_in_output() {
 
 @test "--help lists every command with its synopsis; COMMAND --help its options" {
     run -0 cdm-dkim --help
-    assert_line --index 0 "usage: cdm-dkim generate|record|compare|revoke [options]"
-    for verb in generate record compare revoke; do
+    assert_line --index 0 "usage: cdm-dkim generate|record|compare|revoke|test|phase [options]"
+    for verb in generate record compare revoke test phase; do
         assert_output --partial "  cdm-dkim $verb --"
     done
     run -0 cdm-dkim generate --help
@@ -62,7 +62,7 @@ refute_key_in_output() {
 @test "no command, an unknown command or option exits 64 with a usage line" {
     run --separate-stderr -64 cdm-dkim
     assert_equal "$stderr" "cdm-dkim: no command given
-usage: cdm-dkim generate|record|compare|revoke [options]"
+usage: cdm-dkim generate|record|compare|revoke|test|phase [options]"
     run --separate-stderr -64 cdm-dkim sign
     [[ $stderr == "cdm-dkim: unknown command 'sign'"* ]] || false
     run --separate-stderr -64 cdm-dkim record --no-such-option
@@ -354,4 +354,30 @@ usage: cdm-dkim generate --domain D [--algorithm rsa|ed25519|rsa+ed25519] --key-
     [ -w /dev/full ]
     run --separate-stderr -74 sh -c 'cdm-dkim revoke --domain example.test --selector s > /dev/full'
     [[ $stderr == *"unable to write to standard output"* ]] || false
+}
+
+@test "in the pipe: prepare makes the next key and its records, rollover deploys it" {
+    d=$BATS_TEST_TMPDIR
+    printf '[cdm]\nstatedir = %s/state\n[dkim:mail]\nhandler = rspamd\nkeybasename = mail\nkeylocation = %s/rspamd\nsigningconfdestinationfile = %s/conf/dkim_signing.conf\n[domain:example.test]\ndkim = auto:mail\n' "$d" "$d" "$d" > "$d/c.conf"
+    cdm-config "$d/c.conf" | cdm-dkim phase --phase prepare --now 1700000000 > "$d/prepared.json"
+    run -0 jq -r '.material.dkim.mail.next.selector' "$d/prepared.json"
+    assert_output "mail_1700000000"
+    run -0 jq -r '.records[] | "\(.name) \(.op)"' "$d/prepared.json"
+    assert_output "mail_1700000000._domainkey.example.test. add"
+    key=$(jq -r '.material.dkim.mail.next.key' "$d/prepared.json")
+    [ "$(stat -c %a "$key")" = 600 ]
+    # the record's p= is the key's public half, as openssl says
+    want=$(openssl pkey -in "$key" -pubout -outform DER | base64 -w0)
+    jq -r '.records[0].data' "$d/prepared.json" | tr -d '" ' | grep -q "p=$want"
+    jq '.records = []' "$d/prepared.json" | cdm-dkim phase --phase rollover --now 1700003600 > "$d/rolled.json"
+    cmp "$key" "$d/rspamd/dkim.key"
+    [ "$(stat -c %a "$d/rspamd/dkim.key")" = 600 ]
+    grep -q 'selector = "mail_1700000000";' "$d/conf/dkim_signing.conf"
+    run -0 jq -r '.material.dkim.mail.current.selector' "$d/rolled.json"
+    assert_output "mail_1700000000"
+}
+
+@test "in the pipe: a document without a phase is a usage error" {
+    run --separate-stderr -64 sh -c 'echo "{\"cdm\": 1}" | cdm-dkim phase'
+    [[ $stderr == "cdm-dkim: --phase takes prepare or rollover or cleanup or update, not ''"* ]] || false
 }

@@ -1,5 +1,6 @@
 // Tests of libcommon/dkim: records, tags, selectors, output formats, reading other tools'
-// records, comparison with keys, and the verb table of cdm-dkim.
+// records, comparison with keys, judging published records (test), and the verb table of
+// cdm-dkim. The DNS side of `test` runs against the test bed in tests/cli/cdm-dkim-test.bats.
 
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,8 @@
 #include "libcommon/document.hpp"
 #include "libcommon/error.hpp"
 #include "libcommon/keys.hpp"
+#include "libcommon/record.hpp"
+#include "libcommon/resolve.hpp"
 
 using cdm::Error;
 using cdm::Exit;
@@ -118,6 +121,8 @@ TEST(DkimVerbs, EveryVerbReachesItsHandler) {
         {"record", {"record", "--domain", "a.test", "--key", "k.pem", "--selector", "s"}},
         {"compare", {"compare", "--record", "r.txt", "--key", "k.pem"}},
         {"revoke", {"revoke", "--domain", "a.test", "--selector", "s"}},
+        {"test", {"test", "--domain", "a.test", "--selector", "s", "--key", "k.pem"}},
+        {"phase", {"phase", "--phase", "prepare"}},
     };
     std::vector<dkim::Verb> table = dkim::verbs();
     std::string reached;
@@ -146,7 +151,7 @@ TEST(DkimVerbs, TableEntriesAreComplete) {
         EXPECT_TRUE(verb.handler) << verb.name;
         EXPECT_TRUE(verb.options) << verb.name;
     }
-    EXPECT_EQ(names, (std::set<std::string>{"compare", "generate", "record", "revoke"}));
+    EXPECT_EQ(names, (std::set<std::string>{"compare", "generate", "record", "revoke", "test", "phase"}));
 }
 
 TEST(DkimVerbs, HelpAndUsageErrors) {
@@ -172,7 +177,8 @@ TEST(DkimVerbs, HelpAndUsageErrors) {
          {},
          64,
          "",
-         "cdm-dkim: no command given\nusage: cdm-dkim generate|record|compare|revoke [options]\n"},
+         "cdm-dkim: no command given\nusage: cdm-dkim generate|record|compare|revoke|test|phase "
+         "[options]\n"},
         {"unknown verb", {"sign"}, 64, "", "cdm-dkim: unknown command 'sign'\n"},
         {"missing required option",
          {"revoke", "--domain", "a.test"},
@@ -701,4 +707,357 @@ TEST(DkimRecordFromKeys, NeedsASelectorAndGivesEachKeyItsOwn) {
     EXPECT_EQ(entries[1].selector, "base-rsa");
     EXPECT_EQ(entries[0].keyPath, dir.path("ed.pem"));
     EXPECT_EQ(dir.names(), (std::vector<std::string>{"ed.pem", "rsa.pem"}));
+}
+
+// ---------------------------------------------------------------- test: published records
+
+namespace {
+
+// The public half of tests/cli/fixtures/cdm-dkim/rspamadm-4096.key: every 4096-bit SPKI
+// (550 bytes) ends in "==" in base64, where the original's parser cut the key.
+constexpr const char* rsa4096Pem =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAqDvevV0c0uLdIdOuvQmq\n"
+    "83GQBQpx5Tkb6iSWtugIyocAkEHJ5ge4KMJu6IbyIHkB5WC8LfJ4ppiG32vJa55c\n"
+    "6QZsiQWvUGrfElv0yOJzCk0ERjuyO39r1jQ75mSteOoVH1QDviBNn22k00N8c+L3\n"
+    "Cc0v3kKr8Fl0pT4QTWV1Jhru360Ik2D5mEnIZrCHW9DK2Ka6tOD7wuciNwqzKloH\n"
+    "OgqVk85RWpP749AnYo4gfGGVcyPqhTO8Rl4hKz/baOgflu6sMFWz5MA9/YHLECGa\n"
+    "72E3HRKff94XoaymFbuBQw4qCwfM4lsYuWC1i3ruBJN7Nc8U4YjMhIdASNdCuWPH\n"
+    "2fT4kr6DJFCKw2rJ5H0zYUeNlMj/o8hTkNU2C1NOYv/QXmWbbDf1xwQ/mpafXNGq\n"
+    "CZybXhnPkcewSwSJXyWaM742hFq9A0QwgkWNnh1cxLt1Ss7JJLRFPpP//5N9AQXj\n"
+    "8Jm1dcZM7N+8+9gP8hHsR6tmCgmCMi6t+xESsOndvtRsVS/r9xGlrxDyT74jIOeV\n"
+    "euyFHWUOrvnSATu2sLHCtReOzD9iKxrDR3lOTUQ6TGklYbIT451SOcXX49r44HAx\n"
+    "Wugia0Eckvj0YJJpIkShqPQRX8c7v8Vm00eeRcBJB+vDk1bb8NRmQIEUinRpx2w/\n"
+    "dzWqIL5PGhHH0bAxNnUb5Q8CAwEAAQ==\n"
+    "-----END PUBLIC KEY-----\n";
+
+// A 512-bit RSA SPKI in base64: too small for any verifier (RFC 8301 §3.2).
+constexpr const char* rsa512P = "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKLYhqBa5QMEza+JOmS45UML7FaWs1yM+"
+                                "H6dxyQejst6ebJbk3E0sSopdbOTQnmfj4rOnDI+BtcnfjIE4QrznzECAwEAAQ==";
+
+const std::vector<std::uint8_t>& rsa4096() {
+    static const std::vector<std::uint8_t> spki = [] {
+        TempDir dir;
+        std::ofstream(dir.path("4096.pub")) << rsa4096Pem;
+        return keys::publicKeyDer(dir.path("4096.pub"));
+    }();
+    return spki;
+}
+
+const std::string owner = "s._domainkey.example.test.";
+
+cdm::resolve::Answer answer(int rcode, const std::vector<std::string>& txtData,
+                            cdm::resolve::Security security = cdm::resolve::Security::Secure) {
+    cdm::resolve::Answer a;
+    a.rcode = rcode;
+    a.security = security;
+    a.authenticated = security == cdm::resolve::Security::Secure;
+    if (security == cdm::resolve::Security::Insecure) {
+        a.why = "the resolver did not set the AD bit";
+    }
+    for (const auto& data : txtData) {
+        a.records.push_back(cdm::record::Record::make(owner, cdm::record::Type::TXT, 60, data));
+    }
+    return a;
+}
+
+// TXT presentation data of a text, in strings of at most 255 octets.
+std::string txt(const std::string& text) {
+    return cdm::record::txtFromText(text);
+}
+
+} // namespace
+
+TEST(DkimTest, VerdictNames) {
+    EXPECT_EQ(dkim::toString(dkim::Verdict::Pass), "pass");
+    EXPECT_EQ(dkim::toString(dkim::Verdict::Mismatch), "key mismatch");
+    EXPECT_EQ(dkim::toString(dkim::Verdict::Revoked), "revoked");
+    EXPECT_EQ(dkim::toString(dkim::Verdict::Malformed), "malformed");
+    EXPECT_EQ(dkim::toString(dkim::Verdict::NotFound), "not found");
+}
+
+TEST(DkimTest, LooksLikeKeyRecord) {
+    struct Case {
+        const char* desc;
+        const char* text;
+        bool dkim;
+    };
+    const Case cases[] = {
+        {"v=DKIM1 and p=", "v=DKIM1; k=rsa; p=AB", true},
+        {"p= alone (v= is optional)", "p=AB", true},
+        {"revoked", "v=DKIM1; p=", true},
+        {"blanks and lower case", "  v = dkim1 ; p = A", true},
+        {"no ';' between tags", "v=DKIM1 k=rsa p=AB", true},
+        {"another DKIM version", "v=DKIM2; p=AB", true},
+        {"v= not first, p= present", "k=rsa; v=DKIM1; p=AB", true},
+        {"v=DKIM1 without p=", "v=DKIM1; k=rsa", true},
+        {"empty specs before v=", ";; v=DKIM1", true},
+        {"SPF", "v=spf1 -all", false},
+        {"DMARC has a p= tag but is not DKIM", "v=DMARC1; p=none", false},
+        {"site verification", "google-site-verification=abc", false},
+        {"prose", "hello world", false},
+        {"a word p without '='", "k=rsa; p", false},
+        {"empty", "", false},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(dkim::looksLikeKeyRecord(c.text), c.dkim) << c.desc;
+    }
+}
+
+TEST(DkimTest, JudgeRecord) {
+    const auto& k = testKeys();
+    const std::string rsaP = base64(k.rsa2048);
+    const std::string p4096 = base64(rsa4096());
+    const std::string edP = base64(keys::ed25519Raw(k.ed25519));
+    ASSERT_TRUE(p4096.ends_with("=="));
+    ASSERT_TRUE(base64(k.rsa3072).ends_with("=") && !base64(k.rsa3072).ends_with("=="));
+    using V = dkim::Verdict;
+    struct Case {
+        const char* desc;
+        std::string text;
+        std::vector<std::uint8_t> key;
+        V verdict;
+        std::string reason; // a substring of the reason
+    };
+    const Case cases[] = {
+        {"RSA 2048", "v=DKIM1; k=rsa; p=" + rsaP, k.rsa2048, V::Pass,
+         "the record publishes the key in 'k.pem' (RSA 2048 bits)"},
+        {"no v= and no k=", "p=" + rsaP, k.rsa2048, V::Pass, "(RSA 2048 bits)"},
+        {"blanks around tags and '=', FWS inside p=",
+         " v = DKIM1 ;\tk = rsa ; p = " + rsaP.substr(0, 100) + " \r\n " + rsaP.substr(100) + " ; ",
+         k.rsa2048, V::Pass, "(RSA 2048 bits)"},
+        {"RSA 3072, p= ends in '='", "v=DKIM1; k=rsa; p=" + base64(k.rsa3072), k.rsa3072, V::Pass,
+         "(RSA 3072 bits)"},
+        {"RSA 4096, p= ends in '==' (the original broke here)", "v=DKIM1; k=rsa; p=" + p4096,
+         rsa4096(), V::Pass, "(RSA 4096 bits)"},
+        {"RSA 4096, FWS before each '='",
+         "v=DKIM1; k=rsa; p=" + p4096.substr(0, p4096.size() - 2) + " = =", rsa4096(), V::Pass,
+         "(RSA 4096 bits)"},
+        {"unknown tags are ignored (RFC 6376 §3.6.1)", "v=DKIM1; x=y; k=rsa; p=" + rsaP, k.rsa2048,
+         V::Pass, "(RSA 2048 bits)"},
+        {"h=, s= and t=s that allow the key", "v=DKIM1; h=sha1:sha256; s=email; t=s; p=" + rsaP,
+         k.rsa2048, V::Pass, "(RSA 2048 bits)"},
+        {"t=y is said", "v=DKIM1; t=y; p=" + rsaP, k.rsa2048, V::Pass,
+         "; t=y: the domain is testing DKIM, verifiers may ignore failures"},
+        {"Ed25519, the raw key", "v=DKIM1; k=ed25519; p=" + edP, k.ed25519, V::Pass, "(Ed25519)"},
+        {"another RSA key", "v=DKIM1; k=rsa; p=" + base64(k.rsaOther), k.rsa2048, V::Mismatch,
+         "p= holds another key"},
+        {"an RSA record for an Ed25519 key", "v=DKIM1; k=rsa; p=" + rsaP, k.ed25519, V::Mismatch,
+         "the record has k=rsa but the key is Ed25519"},
+        {"an Ed25519 record for an RSA key", "v=DKIM1; k=ed25519; p=" + edP, k.rsa2048, V::Mismatch,
+         "the record has k=ed25519 but the key is RSA"},
+        {"empty p=", "v=DKIM1; p=", k.rsa2048, V::Revoked,
+         "p= is empty: the key is revoked (RFC 6376 §3.6.1)"},
+        {"empty p= with k= and blanks", "v=DKIM1; k=ed25519; p= ", k.ed25519, V::Revoked,
+         "revoked"},
+        {"another version", "v=DKIM2; p=" + rsaP, k.rsa2048, V::Malformed, "v='DKIM2', not DKIM1"},
+        {"v= not first", "k=rsa; v=DKIM1; p=" + rsaP, k.rsa2048, V::Malformed,
+         "v= is not the first tag"},
+        {"no ';' between tags", "v=DKIM1 k=rsa p=" + rsaP, k.rsa2048, V::Malformed, "', not DKIM1"},
+        {"unknown key type", "v=DKIM1; k=dsa; p=" + rsaP, k.rsa2048, V::Malformed,
+         "k='dsa' is not rsa or ed25519"},
+        {"no p=", "v=DKIM1; k=rsa", k.rsa2048, V::Malformed, "no p= tag"},
+        {"a tag twice", "v=DKIM1; p=" + rsaP + "; p=" + rsaP, k.rsa2048, V::Malformed,
+         "tag 'p' appears twice"},
+        {"p= not base64", "v=DKIM1; p=" + rsaP.substr(1), k.rsa2048, V::Malformed,
+         "p= is not valid base64"},
+        {"p= base64 of no key", "v=DKIM1; p=YWJjZA==", k.rsa2048, V::Malformed,
+         "p= does not hold an RSA public key"},
+        {"an RSA key under 1024 bits", std::string("v=DKIM1; p=") + rsa512P, k.rsa2048,
+         V::Malformed, "p= holds a 512-bit RSA key; verifiers refuse keys under 1024 bits"},
+        {"k=rsa with an Ed25519 SPKI", "v=DKIM1; k=rsa; p=" + base64(k.ed25519), k.rsa2048,
+         V::Malformed, "k=rsa, but p= holds an Ed25519 key"},
+        {"no k= with an ECDSA key", "v=DKIM1; p=" + base64(k.p256), k.rsa2048, V::Malformed,
+         "no k= (so RSA), but p= holds an ECDSA P-256 key"},
+        {"Ed25519 key of 33 bytes",
+         "v=DKIM1; k=ed25519; p=" + base64(std::vector<std::uint8_t>(33, 7)), k.ed25519,
+         V::Malformed, "p= is 33 bytes, not a 32-byte Ed25519 key (RFC 8463 §4)"},
+        {"Ed25519 key as an SPKI", "v=DKIM1; k=ed25519; p=" + base64(k.ed25519), k.ed25519,
+         V::Malformed, "p= holds the Ed25519 key as a SubjectPublicKeyInfo"},
+        {"h= without sha256", "v=DKIM1; h=sha1; p=" + rsaP, k.rsa2048, V::Malformed,
+         "h='sha1' leaves out sha256, the only hash signers may use (RFC 8301 §3.1)"},
+        {"s= without email", "v=DKIM1; s=other; p=" + rsaP, k.rsa2048, V::Malformed,
+         "s='other' does not include email or *"},
+    };
+    for (const auto& c : cases) {
+        const auto v = dkim::judgeRecord(c.text, c.key, "k.pem");
+        EXPECT_EQ(v.verdict, c.verdict) << c.desc << ": " << v.reason;
+        EXPECT_THAT(v.reason, HasSubstr(c.reason)) << c.desc;
+        EXPECT_EQ(v.text, c.text) << c.desc;
+    }
+    EXPECT_EQ(dkim::judgeRecord("p=" + rsaP, k.rsa2048).reason,
+              "the record publishes the key (RSA 2048 bits)");
+}
+
+TEST(DkimTest, JudgeAnswer) {
+    const auto& k = testKeys();
+    const std::string good = "v=DKIM1; k=rsa; p=" + base64(k.rsa2048);
+    const std::string other = "v=DKIM1; k=rsa; p=" + base64(k.rsaOther);
+    using V = dkim::Verdict;
+    struct Case {
+        const char* desc;
+        cdm::resolve::Answer a;
+        V verdict;
+        std::string reason;
+        bool ok;
+        std::size_t txts, dkims;
+    };
+    const Case cases[] = {
+        {"NXDOMAIN", answer(3, {}), V::NotFound, "the name does not exist (NXDOMAIN)", false, 0, 0},
+        {"NOERROR without TXT", answer(0, {}), V::NotFound, "no TXT record at the name", false, 0,
+         0},
+        {"only SPF and DMARC", answer(0, {txt("v=spf1 -all"), txt("v=DMARC1; p=none")}),
+         V::NotFound, "no DKIM record among the 2 TXT record(s)", false, 2, 0},
+        {"strings joined, cut in the base64",
+         answer(0, {"\"" + good.substr(0, 40) + "\" \"" + good.substr(40, 200) + "\" \"" +
+                    good.substr(240) + "\""}),
+         V::Pass, "(RSA 2048 bits)", true, 1, 1},
+        {"an SPF record beside the key", answer(0, {txt("v=spf1 -all"), txt(good)}), V::Pass,
+         "(RSA 2048 bits)", true, 2, 1},
+        {"insecure: still a pass", answer(0, {txt(good)}, cdm::resolve::Security::Insecure),
+         V::Pass, "(RSA 2048 bits)", true, 1, 1},
+        {"bogus: a pass that is not ok", answer(0, {txt(good)}, cdm::resolve::Security::Bogus),
+         V::Pass, "(RSA 2048 bits)", false, 1, 1},
+        {"revoked", answer(0, {txt("v=DKIM1; p=")}), V::Revoked, "revoked", false, 1, 1},
+        {"two records that agree", answer(0, {txt(other), txt("v=DKIM1; p=" + base64(k.rsa3072))}),
+         V::Mismatch,
+         "2 DKIM records at the name, all key mismatch; the first: p= holds another key", false, 2,
+         2},
+        {"two records that disagree", answer(0, {txt(good), txt(other)}), V::Malformed,
+         "2 DKIM records at the name disagree (", false, 2, 2},
+    };
+    for (const auto& c : cases) {
+        const auto r = dkim::judgeAnswer(owner, c.a, k.rsa2048, "k.pem");
+        EXPECT_EQ(r.verdict, c.verdict) << c.desc << ": " << r.reason;
+        EXPECT_THAT(r.reason, HasSubstr(c.reason)) << c.desc;
+        EXPECT_EQ(r.ok, c.ok) << c.desc;
+        EXPECT_EQ(r.txt.size(), c.txts) << c.desc;
+        EXPECT_EQ(r.records.size(), c.dkims) << c.desc;
+        EXPECT_EQ(r.owner, owner) << c.desc;
+        EXPECT_EQ(r.keyType, "RSA 2048 bits") << c.desc;
+        EXPECT_EQ(r.expected, good) << c.desc;
+    }
+    const auto joined = dkim::judgeAnswer(owner, cases[3].a, k.rsa2048, "k.pem");
+    EXPECT_EQ(joined.txt, std::vector<std::string>{good});
+
+    for (const auto& [rcode, name] : {std::pair{2, "SERVFAIL"}, {5, "REFUSED"}, {1, "FORMERR"}}) {
+        std::string message;
+        EXPECT_EQ(codeOf([&] { dkim::judgeAnswer(owner, answer(rcode, {}), k.rsa2048, "k.pem"); },
+                         &message),
+                  Exit::Unavailable)
+            << name;
+        EXPECT_EQ(message, std::string("the DNS answered ") + name +
+                               " for 's._domainkey.example.test.' TXT");
+    }
+}
+
+TEST(DkimTest, TextAndJsonReports) {
+    const auto& k = testKeys();
+    const std::string good = "v=DKIM1; k=rsa; p=" + base64(k.rsa2048);
+    auto r = dkim::judgeAnswer(owner, answer(0, {txt(good)}), k.rsa2048, "k.pem");
+    EXPECT_EQ(dkim::toText(r), "s._domainkey.example.test. TXT: 1 record(s), secure\n"
+                               "pass: the record publishes the key in 'k.pem' (RSA 2048 bits)\n"
+                               "OK\n");
+    const auto json = dkim::toJson(r);
+    EXPECT_EQ(json.at("ok").as_bool(), true);
+    EXPECT_EQ(json.at("verdict").as_string(), "pass");
+    EXPECT_EQ(json.at("owner").as_string(), owner);
+    EXPECT_EQ(json.at("key").at("file").as_string(), "k.pem");
+    EXPECT_EQ(json.at("key").at("type").as_string(), "RSA 2048 bits");
+    EXPECT_EQ(json.at("key").at("expected").as_string(), good);
+    EXPECT_EQ(json.at("dns").at("rcode").as_string(), "NOERROR");
+    EXPECT_EQ(json.at("dns").at("security").as_string(), "secure");
+    EXPECT_EQ(json.at("dns").at("txt").as_array().size(), 1U);
+    EXPECT_EQ(json.at("records").at(0).at("text").as_string(), good);
+    EXPECT_EQ(json.at("records").at(0).at("verdict").as_string(), "pass");
+
+    r = dkim::judgeAnswer(owner, answer(3, {}, cdm::resolve::Security::Insecure), k.rsa2048,
+                          "k.pem");
+    EXPECT_EQ(dkim::toText(r),
+              "s._domainkey.example.test. TXT: NXDOMAIN, insecure (the resolver did not set the "
+              "AD bit)\nnot found: the name does not exist (NXDOMAIN)\nFAILED\n");
+    EXPECT_EQ(dkim::toJson(r).at("dns").at("rcode").as_string(), "NXDOMAIN");
+    EXPECT_EQ(dkim::toJson(r).at("verdict").as_string(), "not found");
+
+    r = dkim::judgeAnswer(owner, answer(0, {txt(good)}, cdm::resolve::Security::Bogus), k.rsa2048,
+                          "k.pem");
+    EXPECT_THAT(dkim::toText(r), HasSubstr("\nthe answer is bogus: a validating verifier gets no "
+                                           "record at all\nFAILED\n"));
+
+    r = dkim::judgeAnswer(owner, answer(0, {txt(good), txt("v=DKIM1; p=")}), k.rsa2048, "k.pem");
+    const std::string text = dkim::toText(r);
+    EXPECT_THAT(text, HasSubstr("\nmalformed: 2 DKIM records at the name disagree ("));
+    EXPECT_THAT(text, HasSubstr("\n  record 1: "));
+    EXPECT_THAT(text, HasSubstr("\n  record 2: "));
+    EXPECT_THAT(text, HasSubstr(": revoked: p= is empty"));
+    EXPECT_TRUE(text.ends_with("FAILED\n"));
+}
+
+TEST(DkimTest, RequestErrorsComeBeforeAnyQuery) {
+    const auto& k = testKeys();
+    // A server nobody listens on: a query would fail with Unavailable, not the codes below.
+    dkim::TestRequest request{"example.test", "s", k.dir.path("rsa2048.pem"), {}};
+    request.dns.servers = {{"127.0.0.1", 1}};
+    struct Case {
+        const char* desc;
+        std::function<void(dkim::TestRequest&)> change;
+        Exit code;
+        std::string message;
+    };
+    const Case cases[] = {
+        {"a missing key file", [](auto& r) { r.keyPath = "/nonexistent/k.pem"; }, Exit::NoInput,
+         "/nonexistent/k.pem"},
+        {"an ECDSA key", [&k](auto& r) { r.keyPath = k.dir.path("p256.pem"); }, Exit::DataErr,
+         k.dir.path("p256.pem") +
+             ": holds an ECDSA P-256 key; DKIM records take RSA or Ed25519 keys"},
+        {"a bad selector", [](auto& r) { r.selector = "a b"; }, Exit::Usage, "'a b'"},
+        {"a bad domain", [](auto& r) { r.domain = ""; }, Exit::Usage, "--domain is empty"},
+        {"a missing trust anchor",
+         [](auto& r) { r.dns.trustAnchorFile = "/nonexistent/anchor.ds"; }, Exit::NoInput,
+         "/nonexistent/anchor.ds: unable to open the trust anchor file"},
+    };
+    for (const auto& c : cases) {
+        dkim::TestRequest r = request;
+        c.change(r);
+        std::string message;
+        EXPECT_EQ(codeOf([&] { dkim::test(r); }, &message), c.code) << c.desc << ": " << message;
+        EXPECT_THAT(message, HasSubstr(c.message)) << c.desc;
+    }
+}
+
+TEST(DkimTest, VerbRefusesBadFlags) {
+    const auto& k = testKeys();
+    const std::string key = k.dir.path("rsa2048.pem");
+    struct Case {
+        const char* desc;
+        std::vector<const char*> extra;
+        const char* err;
+    };
+    const Case cases[] = {
+        {"a format test does not print",
+         {"--format", "zone"},
+         "cdm-dkim: --format takes text or json, not 'zone'"},
+        {"a resolver that is no address",
+         {"--resolver", "ns1.example.test"},
+         "cdm-dkim: resolver 'ns1.example.test' is not an IP address"},
+        {"an empty trust anchor", {"--trust-anchor", ""}, "cdm-dkim: --trust-anchor is empty"},
+        {"no timeout", {"--timeout", "0"}, "cdm-dkim: --timeout takes 1 to 300 seconds, not '0'"},
+        {"a long timeout", {"--timeout", "301"}, "not '301'"},
+        {"a timeout that is no number", {"--timeout", "-1"}, "not '-1'"},
+    };
+    for (const auto& c : cases) {
+        std::vector<const char*> args{"test",  "--domain",  "example.test", "--selector", "s",
+                                      "--key", key.c_str(), "--resolver",   "127.0.0.1:1"};
+        args.insert(args.end(), c.extra.begin(), c.extra.end());
+        testing::internal::CaptureStdout();
+        testing::internal::CaptureStderr();
+        const int code = runVerb(dkim::verbs(), args);
+        const std::string out = testing::internal::GetCapturedStdout();
+        const std::string err = testing::internal::GetCapturedStderr();
+        EXPECT_EQ(code, 64) << c.desc;
+        EXPECT_EQ(out, "") << c.desc;
+        EXPECT_THAT(err, HasSubstr(c.err)) << c.desc;
+        EXPECT_THAT(err, HasSubstr("usage: cdm-dkim test --domain D --selector S --key FILE"))
+            << c.desc;
+    }
 }

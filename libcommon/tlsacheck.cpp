@@ -17,11 +17,6 @@ namespace json = boost::json;
 
 namespace {
 
-ossl::X509Ptr toX509(const x509::Certificate& c) {
-    const unsigned char* p = c.der.data();
-    return ossl::X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(c.der.size())));
-}
-
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return s;
@@ -35,7 +30,7 @@ std::string verifyChain(const std::vector<x509::Certificate>& chain, const x509:
     ossl::X509Store store(X509_STORE_new());
     std::vector<ossl::X509Ptr> owned;
     if (anchor != nullptr) {
-        owned.push_back(toX509(*anchor));
+        owned.push_back(x509::toX509(*anchor));
         X509_STORE_add_cert(store.get(), owned.back().get());
         X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN);
     } else if (!caFile.empty()) {
@@ -48,10 +43,10 @@ std::string verifyChain(const std::vector<x509::Certificate>& chain, const x509:
     }
     ossl::X509Stack untrusted(sk_X509_new_null());
     for (std::size_t i = 1; i < chain.size(); ++i) {
-        owned.push_back(toX509(chain[i]));
+        owned.push_back(x509::toX509(chain[i]));
         sk_X509_push(untrusted.get(), owned.back().get());
     }
-    auto leaf = toX509(chain.front());
+    auto leaf = x509::toX509(chain.front());
     ossl::X509StoreCtx ctx(X509_STORE_CTX_new());
     X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), untrusted.get());
     if (!host.empty()) {

@@ -45,11 +45,6 @@ Certificate fromX509(X509* cert) {
                        nameText(X509_get_issuer_name(cert))};
 }
 
-ossl::X509Ptr toX509(const Certificate& c) {
-    const unsigned char* p = c.der.data();
-    return ossl::X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(c.der.size())));
-}
-
 unsigned lineOf(std::string_view data, std::size_t offset) {
     return 1 + static_cast<unsigned>(std::count(data.begin(), data.begin() + static_cast<long>(offset), '\n'));
 }
@@ -126,6 +121,11 @@ std::vector<std::uint8_t> csrPublicKey(const std::string& path) {
         throw Error(Exit::Software, "unable to encode a public key");
     }
     return der;
+}
+
+ossl::X509Ptr toX509(const Certificate& c) {
+    const unsigned char* p = c.der.data();
+    return ossl::X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(c.der.size())));
 }
 
 bool issued(const Certificate& issuer, const Certificate& subject) {

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/ossl.hpp"
+
 // Certificates and certificate requests: read from PEM or DER, with the public facts the
 // other modules need. No private key is ever read here (that is libcommon/keys).
 
@@ -33,6 +35,9 @@ std::vector<std::uint8_t> csrPublicKey(const std::string& path);
 // True when `issuer` issued `subject` (names and key identifiers match and the signature
 // verifies with the issuer's key).
 bool issued(const Certificate& issuer, const Certificate& subject);
+
+// The OpenSSL object of a certificate, for code that hands it to OpenSSL (verification).
+ossl::X509Ptr toX509(const Certificate& cert);
 
 // The DNS names of a certificate's subjectAltName extension, lower-case.
 std::vector<std::string> dnsNames(const Certificate& cert);

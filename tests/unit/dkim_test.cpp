@@ -7,6 +7,8 @@
 #include <functional>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/test_util.hpp"
 #include <map>
 #include <set>
 #include <string>
@@ -32,17 +34,7 @@ namespace keys = cdm::keys;
 
 namespace {
 
-Exit codeOf(const std::function<void()>& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message != nullptr) {
-            *message = e.what();
-        }
-        return e.code();
-    }
-    return Exit::Ok;
-}
+using cdm::test::codeOf;
 
 class TempDir {
 public:

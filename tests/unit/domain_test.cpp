@@ -10,6 +10,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/test_util.hpp"
+
 #include "libcommon/domain.hpp"
 #include "libcommon/log.hpp"
 
@@ -71,23 +73,7 @@ cdm::domain::DomainPlan plan(const std::string& text, const std::string& domain 
     return cdm::domain::plan(*c.find(SectionType::Domain, domain), c);
 }
 
-class LogCapture {
-public:
-    LogCapture() {
-        cdm::log::setSink([this](std::string_view line) { lines.emplace_back(line); });
-    }
-    ~LogCapture() { cdm::log::setSink(nullptr); }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-    std::string all() const {
-        std::string s;
-        for (const auto& l : lines) {
-            s += l + "\n";
-        }
-        return s;
-    }
-    std::vector<std::string> lines;
-};
+using cdm::test::LogCapture;
 
 } // namespace
 

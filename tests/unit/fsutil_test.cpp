@@ -9,6 +9,8 @@
 #include <functional>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/test_util.hpp"
 #include <string>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -62,17 +64,7 @@ protected:
     mode_t oldMask_ = 0;
 };
 
-Exit codeOf(const std::function<void()>& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message != nullptr) {
-            *message = e.what();
-        }
-        return e.code();
-    }
-    return Exit::Ok;
-}
+using cdm::test::codeOf;
 
 } // namespace
 

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/test_util.hpp"
+
 #include "libcommon/ini.hpp"
 #include "libcommon/log.hpp"
 
@@ -35,17 +37,7 @@ Ini read(const std::string& text) {
     return ini;
 }
 
-// Capture log lines for the duration of a test.
-class LogCapture {
-public:
-    LogCapture() {
-        cdm::log::setSink([this](std::string_view line) { lines.emplace_back(line); });
-    }
-    ~LogCapture() { cdm::log::setSink(nullptr); }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-    std::vector<std::string> lines;
-};
+using cdm::test::LogCapture;
 
 struct SyntaxCase {
     const char* desc;

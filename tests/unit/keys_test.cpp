@@ -8,6 +8,8 @@
 #include <functional>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/test_util.hpp"
 #include <string>
 #include <sys/stat.h>
 #include <type_traits>
@@ -95,17 +97,7 @@ std::vector<std::uint8_t> spkiOf(EVP_PKEY* key) {
     return ossl::encode(i2d_PUBKEY, key);
 }
 
-Exit codeOf(const std::function<void()>& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message != nullptr) {
-            *message = e.what();
-        }
-        return e.code();
-    }
-    return Exit::Ok;
-}
+using cdm::test::codeOf;
 
 } // namespace
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "libcommon/error.hpp"
 #include "libcommon/ldns_ptr.hpp"
@@ -105,7 +106,54 @@ ldnsp::Pkt send(ldns_resolver* res, const ldns_rdf* name, ldns_rr_type type, boo
     return ldnsp::Pkt(pkt);
 }
 
+record::Record readRecord(const ldns_rr* rr) {
+    try {
+        return record::Record::parseLine(rrText(rr));
+    } catch (const Error& e) {
+        throw Error(Exit::DataErr, "the DNS answered a record cdm cannot read: " + e.message());
+    }
+}
+
+// The name one label up: "www.example.test." -> "example.test."; "test." -> ".".
+std::string parentOf(const std::string& absolute) {
+    const auto labels = name::labels(absolute);
+    std::string out;
+    for (std::size_t i = 1; i < labels.size(); ++i) {
+        out += labels[i] + ".";
+    }
+    return out.empty() ? "." : out;
+}
+
 } // namespace
+
+std::string rcodeName(int rcode) {
+    switch (rcode) {
+    case 0:
+        return "NOERROR";
+    case 1:
+        return "FORMERR";
+    case 2:
+        return "SERVFAIL";
+    case 3:
+        return "NXDOMAIN";
+    case 4:
+        return "NOTIMP";
+    case 5:
+        return "REFUSED";
+    case 6:
+        return "YXDOMAIN";
+    case 7:
+        return "YXRRSET";
+    case 8:
+        return "NXRRSET";
+    case 9:
+        return "NOTAUTH";
+    case 10:
+        return "NOTZONE";
+    default:
+        return "RCODE " + std::to_string(rcode);
+    }
+}
 
 Server parseServer(std::string_view text) {
     Server s;
@@ -171,14 +219,45 @@ Answer query(const Options& options, std::string_view name, record::Type type) {
     Answer answer;
     answer.rcode = static_cast<int>(ldns_pkt_get_rcode(pkt.get()));
     answer.authenticated = ldns_pkt_ad(pkt.get());
+    answer.authoritative = ldns_pkt_aa(pkt.get());
     ldnsp::RrList rrset(ldns_pkt_rr_list_by_name_and_type(pkt.get(), qname.get(), qtype, LDNS_SECTION_ANSWER));
     if (rrset) {
         for (std::size_t i = 0; i < ldns_rr_list_rr_count(rrset.get()); ++i) {
-            try {
-                answer.records.push_back(record::Record::parseLine(rrText(ldns_rr_list_rr(rrset.get(), i))));
-            } catch (const Error& e) {
-                throw Error(Exit::DataErr, "the DNS answered a record cdm cannot read: " + e.message());
+            answer.records.push_back(readRecord(ldns_rr_list_rr(rrset.get(), i)));
+        }
+    }
+    if (type != record::Type::CNAME) {
+        ldnsp::RrList cnames(
+            ldns_pkt_rr_list_by_name_and_type(pkt.get(), qname.get(), LDNS_RR_TYPE_CNAME, LDNS_SECTION_ANSWER));
+        if (cnames && ldns_rr_list_rr_count(cnames.get()) > 0) {
+            const ldns_rdf* target = ldns_rr_rdf(ldns_rr_list_rr(cnames.get(), 0), 0);
+            char* text = target != nullptr ? ldns_rdf2str(target) : nullptr;
+            answer.cname = text != nullptr ? text : ".";
+            LDNS_FREE(text);
+            if (name::isValid(answer.cname)) {
+                answer.cname = name::normalize(answer.cname);
             }
+        }
+    }
+    const ldns_rr_list* authority = ldns_pkt_authority(pkt.get());
+    for (std::size_t i = 0; authority != nullptr && i < ldns_rr_list_rr_count(authority); ++i) {
+        const ldns_rr* rr = ldns_rr_list_rr(authority, i);
+        const auto rrType = static_cast<unsigned>(ldns_rr_get_type(rr));
+        if (!record::typeFromString("TYPE" + std::to_string(rrType))) {
+            continue;
+        }
+        try {
+            answer.authority.push_back(readRecord(rr));
+        } catch (const Error&) {
+            continue; // the authority section is extra information: never fail a query on it
+        }
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && !answer.authoritySoa && ldns_rr_rd_count(rr) == 7) {
+            Soa soa;
+            soa.owner = answer.authority.back().name;
+            soa.ttl = ldns_rr_ttl(rr);
+            soa.serial = ldns_rdf2native_int32(ldns_rr_rdf(rr, 2));
+            soa.minimum = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
+            answer.authoritySoa = soa;
         }
     }
     if (options.trustAnchorFile.empty()) {
@@ -218,6 +297,47 @@ std::vector<std::string> addresses(const Options& options, std::string_view host
         }
     }
     return out;
+}
+
+std::string zoneOf(const Options& options, std::string_view name) {
+    std::string owner;
+    try {
+        owner = name::normalize(name);
+    } catch (const Error& e) {
+        throw Error(Exit::Usage, e.message());
+    }
+    Options plain = options;
+    plain.trustAnchorFile.clear();
+    const std::string what = "no zone found for " + quoted(owner) + ": ";
+    std::string asked = owner;
+    for (;;) {
+        const Answer answer = query(plain, asked, record::Type::SOA);
+        // An apex holds a SOA and so cannot be a CNAME (RFC 1034 §3.6.2): go one label up.
+        if (!answer.cname.empty()) {
+            if (asked == ".") {
+                throw Error(Exit::DataErr, what + "the root answered with a CNAME");
+            }
+            asked = parentOf(asked);
+            continue;
+        }
+        if (answer.rcode != 0 && answer.rcode != 3) {
+            throw Error(Exit::DataErr, what + "the DNS answered " + rcodeName(answer.rcode) +
+                                           (asked == owner ? "" : " for " + quoted(asked) + " SOA"));
+        }
+        for (const auto& r : answer.records) {
+            if (answer.rcode == 0 && name::equal(r.name, asked)) {
+                return r.name;
+            }
+        }
+        if (answer.authoritySoa) {
+            const std::string& apex = answer.authoritySoa->owner;
+            if (!name::isSubdomain(asked, apex)) {
+                throw Error(Exit::DataErr, what + "the answer's SOA " + quoted(apex) + " is not above it");
+            }
+            return apex;
+        }
+        throw Error(Exit::DataErr, what + "the answer (" + rcodeName(answer.rcode) + ") carries no SOA");
+    }
 }
 
 } // namespace cdm::resolve

@@ -36,12 +36,32 @@ enum class Security {
 };
 std::string_view toString(Security s);
 
+// "NOERROR", "SERVFAIL", "NXDOMAIN", "REFUSED", ...; "RCODE 12" for one without a mnemonic.
+std::string rcodeName(int rcode);
+
+// A SOA record's fields that cdm reads (RFC 1035 §3.3.13).
+struct Soa {
+    std::string owner;         // absolute, lower-case: the zone's apex
+    std::uint32_t ttl = 0;
+    std::uint32_t serial = 0;
+    std::uint32_t minimum = 0; // with the TTL: the negative-caching TTL (RFC 2308 §5)
+};
+
 struct Answer {
     int rcode = 0;                       // 0 NOERROR, 3 NXDOMAIN, ...
     bool authenticated = false;          // the AD bit
+    bool authoritative = false;          // the AA bit
     Security security = Security::Insecure;
     std::string why;                     // for Insecure/Bogus: what was missing or failed
     std::vector<record::Record> records; // the answer's records of the asked type and name
+    // The target when the answer section holds a CNAME at the asked name (and another type
+    // was asked); a resolver then follows it, and the rest of the answer is about the target.
+    std::string cname;
+    // The authority section's records of the types record.hpp reads (NS of a referral, SOA of
+    // a negative answer); RRSIG, NSEC and other types are left out.
+    std::vector<record::Record> authority;
+    // The authority section's SOA (NXDOMAIN and NODATA answers carry one, RFC 2308 §3).
+    std::optional<Soa> authoritySoa;
 };
 
 // Ask for `name` `type` (DO bit set). With a trust anchor, validate the answer's RRset with
@@ -52,5 +72,16 @@ Answer query(const Options& options, std::string_view name, record::Type type);
 
 // The A and AAAA addresses of `host` through the same servers (no validation needed).
 std::vector<std::string> addresses(const Options& options, std::string_view host);
+
+// The zone `name` lives in, from the DNS: asks `name SOA` through `options` (no validation).
+// The SOA in the answer (owner = name) makes `name` an apex; otherwise the SOA of the
+// authority section (NXDOMAIN or NODATA) names the apex. A CNAME at `name` cannot be an
+// apex, and what a resolver answers after following it belongs to the target, so then the
+// parent name is asked. Works wherever zone cuts are, so "www.shop.co.test" gives
+// "shop.co.test." without any list of public suffixes. Returns the absolute, lower-case apex.
+// Throws Error(Exit::Unavailable) when no server answers, Error(Exit::Usage) for a bad name,
+// Error(Exit::DataErr) "no zone found for 'x': ..." when the answer is REFUSED, SERVFAIL or
+// another error (the rcode named), or carries no SOA to read the apex from.
+std::string zoneOf(const Options& options, std::string_view name);
 
 } // namespace cdm::resolve

@@ -64,3 +64,23 @@ tb_wait_for() {
         sleep 0.05
     done
 }
+
+# PowerDNS (when the testbed runs it: TB_HAVE_PDNS=1). A suite that needs it sets
+# TB_WITH_PDNS=yes before testbed_setup_file, so that a missing pdns_server skips it (69).
+# dig at pdns, without recursion.
+tb_pdns_dig() { dig +time=2 +tries=1 +norec @"$TB_PDNS_ADDR" -p "$TB_PDNS_PORT" "$@"; }
+
+# tb_pdns_api METHOD PATH [CURL-ARG...]: call pdns's HTTP API at PATH below
+# /api/v1/servers/ID; prints the reply's body, then a line "HTTP nnn". The key goes to curl on
+# its standard input (a curl config), never on a command line; so a body must come as an
+# argument (--data-binary '{...}' or @FILE), not as @- on standard input.
+tb_pdns_api() {
+    local method=$1 path=$2
+    shift 2
+    printf 'header = "X-API-Key: %s"\n' "$(<"$TB_PDNS_APIKEY_FILE")" |
+        curl -sS --max-time 10 -K - -X "$method" -H 'Content-Type: application/json' \
+            -w '\nHTTP %{http_code}\n' "$@" "$TB_PDNS_API/api/v1/servers/$TB_PDNS_SERVER_ID$path"
+}
+
+# The SOA serial pdns serves for its zone.
+tb_pdns_serial() { tb_pdns_dig +short "$TB_PDNS_ZONE" SOA | awk '{ print $3 }'; }

@@ -17,6 +17,11 @@ pid_gone() {
     [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
+# The PowerDNS cases need pdns_server (scripts/setup installs it); without it they say so.
+need_pdns() {
+    [ "${TB_HAVE_PDNS:-0}" = 1 ] || skip "pdns_server is not installed (scripts/setup installs pdns-server)"
+}
+
 has_txt() { # server-function name text
     "$1" +short "$2" TXT | grep -qx "\"$3\""
 }
@@ -33,7 +38,7 @@ serial() { # server-function zone
     done
     assert_equal "$TB_ZONES" "example.test. example.net. shop.co.test."
     run grep -c ' IN DS ' "$TB_TRUST_ANCHOR"
-    assert_output 3
+    assert_output $((3 + TB_HAVE_PDNS))
     run grep -c 'hmac-sha512' "$TB_TSIG_KEY512"
     assert_output 1
 }
@@ -194,12 +199,16 @@ EOF
     assert_line --regexp '^;; flags:[^;]* ad[ ;]'
 }
 
-@test "unbound sent queries only to ns1 on loopback" {
+@test "unbound sent queries only to ns1 (and pdns) on loopback" {
     tb_resolve www.example.test A >/dev/null
     run grep -h 'sending to target' "$TB_DIR/unbound.log"
     assert_success
     run sh -c "grep -h 'sending to target' '$TB_DIR/unbound.log' | awk '{ print \$NF }' | sort -u"
-    assert_output "$TB_NS_ADDR#$TB_NS_PORT"
+    if [ "$TB_HAVE_PDNS" = 1 ]; then
+        assert_output "$(printf '%s\n' "$TB_NS_ADDR#$TB_NS_PORT" "$TB_PDNS_ADDR#$TB_PDNS_PORT" | sort)"
+    else
+        assert_output "$TB_NS_ADDR#$TB_NS_PORT"
+    fi
 }
 
 @test "start refuses a directory where a testbed runs" {
@@ -214,21 +223,22 @@ EOF
     run env -u TB_PORT_BASE "$TESTBED" start "$dir"
     assert_success
     # shellcheck source=/dev/null # written by testbed start
-    read -r base pids < <(. "$dir/env" && echo "$TB_PORT_BASE $TB_NS_PID $TB_NS2_PID $TB_RESOLVER_PID")
+    read -r base pids < <(. "$dir/env" &&
+        echo "$TB_PORT_BASE $TB_NS_PID $TB_NS2_PID $TB_RESOLVER_PID ${TB_PDNS_PID:-}")
     [ "$base" != "$TB_PORT_BASE" ] || fail "second testbed got the same ports ($base)"
     for p in $pids; do
         ! pid_gone "$p" || fail "pid $p is not running after start"
     done
     run "$TESTBED" status "$dir"
     assert_success
-    assert_equal "${#lines[@]}" 3
+    assert_equal "${#lines[@]}" $((3 + TB_HAVE_PDNS))
 
     run "$TESTBED" stop "$dir"
     assert_success
     for p in $pids; do
         pid_gone "$p" || fail "pid $p still runs after stop"
     done
-    run ss -Hltun "( sport >= :$base and sport <= :$((base + 5)) )"
+    run ss -Hltun "( sport >= :$base and sport <= :$((base + 7)) )"
     assert_output ''
     run "$TESTBED" status "$dir"
     assert_failure 3
@@ -248,4 +258,80 @@ EOF
     assert_failure 64
     run env TB_PORT_BASE=80 "$TESTBED" start "$BATS_TEST_TMPDIR/low"
     assert_failure 64
+    run env TB_WITH_PDNS=maybe "$TESTBED" start "$BATS_TEST_TMPDIR/pdns"
+    assert_failure 64
+}
+
+@test "pdns serves pdns.test. signed, and unbound validates it with the DS in TB_TRUST_ANCHOR" {
+    need_pdns
+    assert_equal "$TB_PDNS_ZONE" pdns.test.
+    run tb_pdns_dig +dnssec www.pdns.test A
+    assert_line --regexp '^;; flags: qr aa[ ;]'
+    assert_line --regexp 'IN[[:space:]]+RRSIG[[:space:]]+A '
+    run grep -c '^pdns\.test\. IN DS ' "$TB_TRUST_ANCHOR"
+    assert_output 1
+    run tb_resolve +dnssec www.pdns.test A
+    assert_line --partial 'status: NOERROR'
+    assert_line --regexp '^;; flags:[^;]* ad[ ;]'
+    # Denial of existence is signed (the zone is rectified) and validates too.
+    run tb_resolve +dnssec no-such-name.pdns.test A
+    assert_line --partial 'status: NXDOMAIN'
+    assert_line --regexp '^;; flags:[^;]* ad[ ;]'
+    run drill -S -k "$TB_TRUST_ANCHOR" -p "$TB_PDNS_PORT" @"$TB_PDNS_ADDR" www.pdns.test A
+    assert_success
+    assert_line ';; Chase successful'
+}
+
+@test "pdns API: a PATCH is served signed at once and raises the serial; DELETE removes it" {
+    need_pdns
+    local before
+    before=$(tb_pdns_serial)
+    run tb_pdns_api PATCH "/zones/$TB_PDNS_ZONE" --data-binary \
+        '{"rrsets":[{"name":"patched.pdns.test.","type":"TXT","ttl":60,"changetype":"REPLACE",
+                     "records":[{"content":"\"via the API\"","disabled":false}]}]}'
+    assert_line 'HTTP 204'
+    run tb_pdns_dig +short patched.pdns.test TXT
+    assert_output '"via the API"'
+    [ "$(tb_pdns_serial)" -gt "$before" ] || fail "serial $before did not increase"
+    run tb_resolve +dnssec patched.pdns.test TXT
+    assert_line --regexp '^;; flags:[^;]* ad[ ;]'
+
+    run tb_pdns_api PATCH "/zones/$TB_PDNS_ZONE" --data-binary \
+        '{"rrsets":[{"name":"patched.pdns.test.","type":"TXT","changetype":"DELETE"}]}'
+    assert_line 'HTTP 204'
+    run tb_pdns_dig patched.pdns.test TXT
+    assert_line --partial 'status: NXDOMAIN'
+}
+
+@test "pdns API: the key is in a 0600 file, on no command line, and a wrong key gets 401" {
+    need_pdns
+    run stat -c %a "$TB_PDNS_APIKEY_FILE"
+    assert_output 600
+    local key
+    key=$(<"$TB_PDNS_APIKEY_FILE")
+    [ "${#key}" -ge 32 ] || fail "the key is too short: ${#key} characters"
+    run grep -c -- "$key" "/proc/$TB_PDNS_PID/cmdline"
+    assert_output 0
+    run curl -sS -o /dev/null -w '%{http_code}' -H 'X-API-Key: wrong' "$TB_PDNS_API/api/v1/servers/localhost/zones"
+    assert_output 401
+    run tb_pdns_api GET "/zones/$TB_PDNS_ZONE?rrsets=false"
+    assert_line 'HTTP 200'
+    assert_output --partial '"soa_edit_api": "INCREASE"'
+    assert_output --partial '"dnssec": true'
+}
+
+@test "TB_WITH_PDNS=no starts the other servers without pdns, and status counts three" {
+    local dir="$BATS_TEST_TMPDIR/nopdns"
+    run env -u TB_PORT_BASE TB_WITH_PDNS=no "$TESTBED" start "$dir"
+    assert_success
+    run grep -c '^export TB_PDNS_' "$dir/env"
+    assert_output 0
+    run grep -x 'export TB_HAVE_PDNS=0' "$dir/env"
+    assert_success
+    run "$TESTBED" status "$dir"
+    assert_success
+    assert_equal "${#lines[@]}" 3
+    run "$TESTBED" stop --clean "$dir"
+    assert_success
+    [ ! -e "$dir" ] || fail "stop --clean left $dir"
 }

@@ -1255,14 +1255,24 @@ private:
         static const std::set<std::string> access = {
             "handler", "user", "passwd", "password", "keyfile", "server", "port", "zone",
             "apikey", "api_key", "api_url", "url", "server_id", "zonefile", "reload", "serial",
-            "algorithm", "cabundle", "resolver", "trust_anchor"};
+            "algorithm", "cabundle", "resolver", "trust_anchor", "key", "axfr", "timeout",
+            "tsig_secret", "tfa_secret", "origin"};
+        // A secret may come from a file: passwd_file, apikey_file, tsig_secret_file ...
+        const auto fileOfSecret = [&](const std::string& key) {
+            constexpr std::string_view suffix = "_file";
+            if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
+                return false;
+            }
+            const std::string stem = key.substr(0, key.size() - suffix.size());
+            return access.count(stem) != 0 || log::isSecretKey(stem);
+        };
         const std::string own = "[domain:" + section_.name + "]";
         for (const auto& v : section_.values) {
             if (v.origin != own) {
                 continue;
             }
             const std::string word = v.key.substr(0, v.key.find_first_of(".+- "));
-            bool known = access.count(v.key) != 0 || exact.count(v.key) != 0 ||
+            bool known = access.count(v.key) != 0 || fileOfSecret(v.key) || exact.count(v.key) != 0 ||
                          (byWord.count(word) != 0 && exact.count(word) == 0);
             for (const auto& p : byPrefix) {
                 known = known || belongsTo(v.key, p);

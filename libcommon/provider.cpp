@@ -16,6 +16,7 @@ namespace {
 // Adding a provider: one file in libcommon/provider/, its factory in providers.hpp, one line here.
 const std::map<std::string, Factory>& registry() {
     static const std::map<std::string, Factory> factories = {
+        {"inwx", makeInwx},
         {"powerdns", makePowerdns},
         {"rfc2136", makeRfc2136},
     };

@@ -19,6 +19,7 @@ const std::map<std::string, Factory>& registry() {
         {"inwx", makeInwx},
         {"powerdns", makePowerdns},
         {"rfc2136", makeRfc2136},
+        {"zonefile", makeZonefile},
     };
     return factories;
 }

@@ -335,11 +335,7 @@ Result run(Request request) {
             s.keys["handler"] = *request.handler;
             s.where["handler"] = "--handler";
         }
-        std::string handler = s.get("handler").value_or("");
-        if (handler == "dnsuptools" || handler == "dnsuptools/inwx") {
-            handler = "inwx";
-        }
-        s.handler = handler;
+        s.handler = provider::canonicalHandler(s.get("handler").value_or(""));
         s.resolver = request.resolver;
         return settingsBySection.emplace(d.section, std::move(s)).first->second;
     };

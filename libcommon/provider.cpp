@@ -178,11 +178,7 @@ Settings Settings::fromDocument(const json::object& doc, const std::string& name
             }
         }
     }
-    std::string handler = s.get("handler").value_or("");
-    if (handler == "dnsuptools" || handler == "dnsuptools/inwx") {
-        handler = "inwx";
-    }
-    s.handler = handler;
+    s.handler = canonicalHandler(s.get("handler").value_or(""));
     return s;
 }
 
@@ -212,6 +208,13 @@ bool RRsetChange::ttlChanged() const {
     }
     return std::any_of(before.begin(), before.end(),
                        [&](const record::Record& b) { return b.ttl != after.front().ttl; });
+}
+
+std::string canonicalHandler(std::string_view handler) {
+    if (handler == "dnsuptools" || handler == "dnsuptools/inwx") {
+        return "inwx";
+    }
+    return std::string(handler);
 }
 
 std::unique_ptr<Provider> make(const Settings& settings) {

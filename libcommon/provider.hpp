@@ -119,6 +119,10 @@ public:
 
 using Factory = std::function<std::unique_ptr<Provider>(const Settings&)>;
 
+// The registry's name for a `handler` value: cryptdomainmgr's "dnsuptools/inwx" and
+// "dnsuptools" are "inwx"; other values are returned as they are.
+std::string canonicalHandler(std::string_view handler);
+
 // The provider for `settings.handler`; throws Error(Exit::Config) for an unknown handler or
 // missing access keys (naming the section and key).
 std::unique_ptr<Provider> make(const Settings& settings);

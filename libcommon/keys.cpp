@@ -407,4 +407,170 @@ void deploy(const std::string& from, const std::string& to, const std::string& o
     }
 }
 
+// ---------------------------------------------------------------- PrivateKey
+
+namespace {
+
+// Whether a decoded key holds its private half (RSA d, EC's private scalar, Ed25519's seed).
+// The values are only looked at, in wiped buffers.
+bool hasPrivateHalf(EVP_PKEY* key) {
+    const char* param =
+        EVP_PKEY_is_a(key, "RSA") ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY;
+    if (EVP_PKEY_is_a(key, "ED25519")) {
+        std::size_t length = 0;
+        const bool ok =
+            EVP_PKEY_get_octet_string_param(key, param, nullptr, 0, &length) == 1 && length > 0;
+        ERR_clear_error();
+        return ok;
+    }
+    BIGNUM* raw = nullptr;
+    const bool ok = EVP_PKEY_get_bn_param(key, param, &raw) == 1;
+    const ossl::SecretBigNum value(raw);
+    ERR_clear_error();
+    return ok && value;
+}
+
+} // namespace
+
+struct PrivateKey::Impl {
+    ossl::PKey key;
+    Algorithm algorithm = Algorithm::Rsa;
+};
+
+PrivateKey::PrivateKey(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PrivateKey::~PrivateKey() = default;
+PrivateKey::PrivateKey(PrivateKey&&) noexcept = default;
+PrivateKey& PrivateKey::operator=(PrivateKey&&) noexcept = default;
+
+PrivateKey PrivateKey::load(const std::string& path) {
+    auto impl = std::make_unique<Impl>();
+    impl->key = keys::load(path);
+    // A public key decodes as well; signing needs the private half.
+    if (!hasPrivateHalf(impl->key.get())) {
+        throw Error(Exit::DataErr, "a public key, not a private key", at(path));
+    }
+    ERR_clear_error();
+    try {
+        impl->algorithm = algorithmOf(spkiOf(impl->key.get()));
+    } catch (const Error& e) {
+        throw Error(e.code(), e.message(), at(path));
+    }
+    return PrivateKey(std::move(impl));
+}
+
+Algorithm PrivateKey::algorithm() const {
+    return impl_->algorithm;
+}
+
+std::vector<std::uint8_t> PrivateKey::publicKeyDer() const {
+    return spkiOf(impl_->key.get());
+}
+
+namespace {
+
+// The digest a JWS algorithm (and cdm's CSRs) pair with each key type.
+const EVP_MD* digestFor(Algorithm algorithm) {
+    switch (algorithm) {
+    case Algorithm::Rsa:
+    case Algorithm::EcdsaP256:
+        return EVP_sha256();
+    case Algorithm::EcdsaP384:
+        return EVP_sha384();
+    case Algorithm::Ed25519:
+        break;
+    }
+    throw Error(Exit::DataErr,
+                "Ed25519 keys cannot sign for ACME (RFC 8555 CAs take RS256 and ES256/ES384)");
+}
+
+} // namespace
+
+std::vector<std::uint8_t> PrivateKey::sign(std::span<const std::uint8_t> data) const {
+    const EVP_MD* md = digestFor(impl_->algorithm);
+    ossl::MdCtx ctx(EVP_MD_CTX_new());
+    std::size_t length = 0;
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, impl_->key.get()) != 1 ||
+        EVP_DigestSign(ctx.get(), nullptr, &length, data.data(), data.size()) != 1) {
+        throw Error(Exit::Software, "unable to sign: " + opensslReason());
+    }
+    std::vector<std::uint8_t> signature(length);
+    if (EVP_DigestSign(ctx.get(), signature.data(), &length, data.data(), data.size()) != 1) {
+        throw Error(Exit::Software, "unable to sign: " + opensslReason());
+    }
+    signature.resize(length);
+    if (impl_->algorithm == Algorithm::Rsa) {
+        return signature;
+    }
+    // OpenSSL gives ECDSA signatures as DER; JWS wants R and S, each the curve's size (RFC 7518
+    // §3.4).
+    const int half = impl_->algorithm == Algorithm::EcdsaP256 ? 32 : 48;
+    const unsigned char* p = signature.data();
+    const ossl::EcdsaSig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(signature.size())));
+    if (!sig) {
+        throw Error(Exit::Software, "unable to read the ECDSA signature: " + opensslReason());
+    }
+    const BIGNUM* r = nullptr;
+    const BIGNUM* s = nullptr;
+    ECDSA_SIG_get0(sig.get(), &r, &s);
+    std::vector<std::uint8_t> raw(static_cast<std::size_t>(2 * half));
+    if (BN_bn2binpad(r, raw.data(), half) != half ||
+        BN_bn2binpad(s, raw.data() + half, half) != half) {
+        throw Error(Exit::Software, "unable to encode the ECDSA signature: " + opensslReason());
+    }
+    return raw;
+}
+
+std::vector<std::uint8_t> PrivateKey::csr(const std::vector<std::string>& names,
+                                          bool mustStaple) const {
+    if (names.empty()) {
+        throw Error(Exit::Usage, "a certificate request needs at least one name");
+    }
+    const EVP_MD* md = digestFor(impl_->algorithm);
+    ossl::X509Req req(X509_REQ_new());
+    if (!req || X509_REQ_set_version(req.get(), 0) != 1 ||
+        X509_REQ_set_pubkey(req.get(), impl_->key.get()) != 1) {
+        throw Error(Exit::Software, "unable to build the certificate request: " + opensslReason());
+    }
+    ossl::GeneralNames sans(GENERAL_NAMES_new());
+    if (!sans) {
+        throw Error(Exit::Software, "unable to build the certificate request: out of memory");
+    }
+    for (const auto& name : names) {
+        if (name.empty() || name.size() > 253) {
+            throw Error(Exit::Usage, "'" + name + "' is not a DNS name for a certificate");
+        }
+        ossl::GeneralName gn(a2i_GENERAL_NAME(nullptr, nullptr, nullptr, GEN_DNS, name.c_str(), 0));
+        if (!gn || sk_GENERAL_NAME_push(sans.get(), gn.get()) <= 0) {
+            throw Error(Exit::Software,
+                        "unable to add '" + name + "' to the request: " + opensslReason());
+        }
+        (void)gn.release(); // the stack owns it now
+    }
+    ossl::X509Extensions extensions(sk_X509_EXTENSION_new_null());
+    ossl::X509Extension san(X509V3_EXT_i2d(NID_subject_alt_name, 0, sans.get()));
+    if (!extensions || !san || sk_X509_EXTENSION_push(extensions.get(), san.get()) <= 0) {
+        throw Error(Exit::Software, "unable to build the subjectAltName: " + opensslReason());
+    }
+    (void)san.release();
+    if (mustStaple) {
+        // RFC 7633: TLS feature status_request (5), what "OCSP Must-Staple" means.
+        ossl::X509Extension feature(
+            X509V3_EXT_nconf_nid(nullptr, nullptr, NID_tlsfeature, "status_request"));
+        if (!feature || sk_X509_EXTENSION_push(extensions.get(), feature.get()) <= 0) {
+            throw Error(Exit::Software,
+                        "unable to build the TLS feature extension: " + opensslReason());
+        }
+        (void)feature.release();
+    }
+    if (X509_REQ_add_extensions(req.get(), extensions.get()) != 1 ||
+        X509_REQ_sign(req.get(), impl_->key.get(), md) <= 0) {
+        throw Error(Exit::Software, "unable to sign the certificate request: " + opensslReason());
+    }
+    auto der = ossl::encode(i2d_X509_REQ, req.get());
+    if (der.empty()) {
+        throw Error(Exit::Software, "unable to encode the certificate request: " + opensslReason());
+    }
+    return der;
+}
+
 } // namespace cdm::keys

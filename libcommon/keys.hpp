@@ -86,4 +86,34 @@ void exportEd25519Seed(const std::string& keyPath, const std::string& outPath);
 // for `to`; `to` keeps its old content on any failure.
 void deploy(const std::string& from, const std::string& to, const std::string& owner = {});
 
+// A private key held in memory for signing (the ACME account key, a certificate's key for
+// its CSR). Not copyable; the key is freed (and OpenSSL wipes it) when this is destroyed.
+class PrivateKey {
+public:
+    // Read a private key file as publicKeyDer() does. Throws like publicKeyDer(), and
+    // Error(Exit::DataErr) for a public key.
+    static PrivateKey load(const std::string& path);
+    ~PrivateKey();
+    PrivateKey(PrivateKey&&) noexcept;
+    PrivateKey& operator=(PrivateKey&&) noexcept;
+    PrivateKey(const PrivateKey&) = delete;
+    PrivateKey& operator=(const PrivateKey&) = delete;
+
+    Algorithm algorithm() const;
+    std::vector<std::uint8_t> publicKeyDer() const;
+    // The JWS signature of `data` (RFC 7518 §3): RS256 (RSASSA-PKCS1-v1_5 SHA-256) for RSA,
+    // ES256/ES384 as the fixed-size R||S for ECDSA P-256/P-384. Throws Error(Exit::DataErr)
+    // for an Ed25519 key (ACME CAs do not take EdDSA).
+    std::vector<std::uint8_t> sign(std::span<const std::uint8_t> data) const;
+    // The CSR (PKCS#10 DER) for `names` as subjectAltName dNSNames (no subject CN, as
+    // RFC 8555 allows), signed with this key; with `mustStaple` the TLS feature extension
+    // status_request (RFC 7633). Throws Error(Exit::Usage) for no names.
+    std::vector<std::uint8_t> csr(const std::vector<std::string>& names, bool mustStaple) const;
+
+private:
+    struct Impl;
+    explicit PrivateKey(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
 } // namespace cdm::keys

@@ -12,6 +12,8 @@
 #include <openssl/encoder.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
 
 #include "libcommon/deleter.hpp"
 
@@ -35,6 +37,16 @@ using X509StoreCtx = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free
 inline void freeX509Stack(STACK_OF(X509) * stack) { sk_X509_free(stack); }
 using X509Stack = std::unique_ptr<STACK_OF(X509), Deleter<freeX509Stack>>;
 using GeneralNames = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
+using BigNum = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+using SecretBigNum = std::unique_ptr<BIGNUM, Deleter<BN_clear_free>>; // wiped when freed
+using EcdsaSig = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
+using GeneralName = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME_free>>;
+using X509Extension = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
+// A stack that owns its extensions (a CSR's extension request).
+inline void freeX509Extensions(STACK_OF(X509_EXTENSION) * stack) {
+    sk_X509_EXTENSION_pop_free(stack, X509_EXTENSION_free);
+}
+using X509Extensions = std::unique_ptr<STACK_OF(X509_EXTENSION), Deleter<freeX509Extensions>>;
 using DecoderCtx = std::unique_ptr<OSSL_DECODER_CTX, Deleter<OSSL_DECODER_CTX_free>>;
 using EncoderCtx = std::unique_ptr<OSSL_ENCODER_CTX, Deleter<OSSL_ENCODER_CTX_free>>;
 

@@ -343,3 +343,149 @@ TEST(SecretBuffer, HoldsAFixedNumberOfBytes) {
     keys::SecretBuffer moved(std::move(buffer));
     EXPECT_EQ(moved.data()[15], 'x');
 }
+
+// ---------------------------------------------------------------- PrivateKey
+
+namespace {
+
+// OpenSSL's own verdict on a signature of `data` by the key `spki` (the JWS forms: PKCS#1 v1.5
+// for RSA, R||S for ECDSA, turned into DER here).
+bool opensslVerifies(const std::vector<std::uint8_t>& spki, const EVP_MD* md,
+                     const std::string& data, std::vector<std::uint8_t> signature, bool rawEcdsa) {
+    const unsigned char* p = spki.data();
+    const ossl::PKey key(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size())));
+    if (rawEcdsa) {
+        const std::size_t half = signature.size() / 2;
+        ossl::EcdsaSig sig(ECDSA_SIG_new());
+        ECDSA_SIG_set0(sig.get(), BN_bin2bn(signature.data(), static_cast<int>(half), nullptr),
+                       BN_bin2bn(signature.data() + half, static_cast<int>(half), nullptr));
+        signature = ossl::encode(i2d_ECDSA_SIG, sig.get());
+    }
+    ossl::MdCtx ctx(EVP_MD_CTX_new());
+    return EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.get()) == 1 &&
+           EVP_DigestVerify(ctx.get(), signature.data(), signature.size(),
+                            reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+}
+
+} // namespace
+
+TEST_F(KeysTest, PrivateKeyLoadsEveryFormAndKnowsItsAlgorithm) {
+    const auto rsa = makeKey("RSA");
+    const auto p256 = makeKey("EC", "P-256");
+    const auto p384 = makeKey("EC", "P-384");
+    const auto ed = makeKey("ED25519");
+    struct Case {
+        const char* desc;
+        EVP_PKEY* key;
+        const char* type;
+        const char* structure;
+        keys::Algorithm algorithm;
+    };
+    const Case cases[] = {
+        {"PKCS#8 PEM RSA", rsa.get(), "PEM", "PrivateKeyInfo", keys::Algorithm::Rsa},
+        {"PKCS#1 PEM RSA", rsa.get(), "PEM", "type-specific", keys::Algorithm::Rsa},
+        {"PKCS#8 DER RSA", rsa.get(), "DER", "PrivateKeyInfo", keys::Algorithm::Rsa},
+        {"SEC1 PEM P-256", p256.get(), "PEM", "type-specific", keys::Algorithm::EcdsaP256},
+        {"PKCS#8 PEM P-384", p384.get(), "PEM", "PrivateKeyInfo", keys::Algorithm::EcdsaP384},
+        {"PKCS#8 PEM Ed25519", ed.get(), "PEM", "PrivateKeyInfo", keys::Algorithm::Ed25519},
+    };
+    int n = 0;
+    for (const auto& c : cases) {
+        const std::string name = "priv" + std::to_string(n++);
+        encode(c.key, EVP_PKEY_KEYPAIR, c.type, c.structure, name);
+        const auto key = keys::PrivateKey::load(path(name));
+        EXPECT_EQ(key.algorithm(), c.algorithm) << c.desc;
+        EXPECT_EQ(key.publicKeyDer(), spkiOf(c.key)) << c.desc;
+    }
+    // Moving keeps the key.
+    keys::PrivateKey moved = keys::PrivateKey::load(path("priv0"));
+    keys::PrivateKey other = std::move(moved);
+    EXPECT_EQ(other.publicKeyDer(), spkiOf(rsa.get()));
+}
+
+TEST_F(KeysTest, PrivateKeyRefusesPublicKeysAndMissingFiles) {
+    const auto ec = makeKey("EC", "P-256");
+    encode(ec.get(), EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", "pub.pem");
+    encode(ec.get(), EVP_PKEY_PUBLIC_KEY, "DER", "SubjectPublicKeyInfo", "pub.der");
+    std::string message;
+    EXPECT_EQ(codeOf([&] { keys::PrivateKey::load(path("pub.pem")); }, &message), Exit::DataErr);
+    EXPECT_THAT(message, HasSubstr("not a private key"));
+    EXPECT_THAT(message, HasSubstr(path("pub.pem")));
+    EXPECT_EQ(codeOf([&] { keys::PrivateKey::load(path("pub.der")); }), Exit::DataErr);
+    EXPECT_EQ(codeOf([&] { keys::PrivateKey::load(path("missing.pem")); }), Exit::NoInput);
+    encode(ec.get(), EVP_PKEY_KEYPAIR, "PEM", "PrivateKeyInfo", "enc.pem", "pass");
+    EXPECT_EQ(codeOf([&] { keys::PrivateKey::load(path("enc.pem")); }, &message), Exit::DataErr);
+    EXPECT_THAT(message, HasSubstr("encrypted"));
+}
+
+TEST_F(KeysTest, PrivateKeySignsAsJwsWantsAndOpenSslVerifies) {
+    struct Case {
+        keys::KeySpec spec;
+        const EVP_MD* md;
+        std::size_t size; // bytes of the signature
+        bool raw;
+    };
+    const Case cases[] = {{{keys::Algorithm::Rsa, 2048}, EVP_sha256(), 256, false},
+                          {{keys::Algorithm::EcdsaP256, 0}, EVP_sha256(), 64, true},
+                          {{keys::Algorithm::EcdsaP384, 0}, EVP_sha384(), 96, true}};
+    int n = 0;
+    for (const auto& c : cases) {
+        const std::string name = "sign" + std::to_string(n++) + ".pem";
+        keys::generate(c.spec, path(name));
+        const auto key = keys::PrivateKey::load(path(name));
+        // ECDSA signatures whose R or S has leading zero bytes must still be the full size:
+        // sign often enough that such a one comes up (1 in 128 per signature).
+        for (int i = 0; i < (c.raw ? 300 : 3); ++i) {
+            const std::string data = "eyJhbGciOiJFUzI1NiJ9." + std::to_string(i);
+            const auto signature = key.sign(std::span<const std::uint8_t>(
+                reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+            ASSERT_EQ(signature.size(), c.size) << name;
+            ASSERT_TRUE(opensslVerifies(key.publicKeyDer(), c.md, data, signature, c.raw))
+                << name << " " << i;
+            ASSERT_FALSE(opensslVerifies(key.publicKeyDer(), c.md, data + "!", signature, c.raw))
+                << name;
+        }
+    }
+    keys::generate({keys::Algorithm::Ed25519, 0}, path("ed.pem"));
+    const auto ed = keys::PrivateKey::load(path("ed.pem"));
+    const std::uint8_t byte = 1;
+    EXPECT_EQ(codeOf([&] { ed.sign(std::span<const std::uint8_t>(&byte, 1)); }), Exit::DataErr);
+}
+
+TEST_F(KeysTest, CsrHasTheNamesAsSanNoCnAndMustStapleOnRequest) {
+    keys::generate({keys::Algorithm::EcdsaP384, 0}, path("cert.pem"));
+    const auto key = keys::PrivateKey::load(path("cert.pem"));
+    for (const bool staple : {false, true}) {
+        const auto der =
+            key.csr({"www.example.test", "example.test", "*.shop.example.test"}, staple);
+        const unsigned char* p = der.data();
+        const ossl::X509Req req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
+        ASSERT_TRUE(req);
+        ASSERT_EQ(p, der.data() + der.size());
+        // Its own signature, checked by OpenSSL with the request's key, which is ours.
+        EXPECT_EQ(X509_REQ_verify(req.get(), X509_REQ_get0_pubkey(req.get())), 1);
+        EXPECT_EQ(spkiOf(X509_REQ_get0_pubkey(req.get())), key.publicKeyDer());
+        EXPECT_EQ(X509_NAME_entry_count(X509_REQ_get_subject_name(req.get())), 0);
+        EXPECT_EQ(X509_REQ_get_signature_nid(req.get()), NID_ecdsa_with_SHA384);
+        // The extensions as `openssl req -text` shows them.
+        ossl::Bio bio(BIO_new(BIO_s_mem()));
+        X509_REQ_print(bio.get(), req.get());
+        char* text = nullptr;
+        const std::string printed(text,
+                                  static_cast<std::size_t>(BIO_get_mem_data(bio.get(), &text)));
+        EXPECT_THAT(printed,
+                    HasSubstr("DNS:www.example.test, DNS:example.test, DNS:*.shop.example.test"));
+        if (staple) {
+            EXPECT_THAT(printed, HasSubstr("TLS Feature"));
+            EXPECT_THAT(printed, HasSubstr("status_request"));
+        } else {
+            EXPECT_THAT(printed, Not(HasSubstr("TLS Feature")));
+        }
+    }
+    EXPECT_EQ(codeOf([&] { key.csr({}, false); }), Exit::Usage);
+    keys::generate({keys::Algorithm::Rsa, 2048}, path("rsa.pem"));
+    const auto rsaDer = keys::PrivateKey::load(path("rsa.pem")).csr({"a.example.test"}, false);
+    const unsigned char* p = rsaDer.data();
+    const ossl::X509Req rsaReq(d2i_X509_REQ(nullptr, &p, static_cast<long>(rsaDer.size())));
+    EXPECT_EQ(X509_REQ_get_signature_nid(rsaReq.get()), NID_sha256WithRSAEncryption);
+}

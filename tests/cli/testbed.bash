@@ -33,6 +33,8 @@ testbed_setup_file() {
 
 testbed_teardown_file() {
     [ -n "${TB_DIR:-}" ] || return 0
+    tb_acme_extras_stop
+    tb_webroot_stop
     "$TESTBED" stop "$TB_DIR"
 }
 
@@ -84,3 +86,115 @@ tb_pdns_api() {
 
 # The SOA serial pdns serves for its zone.
 tb_pdns_serial() { tb_pdns_dig +short "$TB_PDNS_ZONE" SOA | awk '{ print $3 }'; }
+
+# Pebble (when the testbed runs it: TB_HAVE_PEBBLE=1): TB_PEBBLE_URL is its directory,
+# TB_PEBBLE_CA the CA of its HTTPS certificate (a client's --cabundle), TB_PEBBLE_ROOT its ACME
+# root (openssl verify -CAfile), TB_PEBBLE_HTTP_PORT the port its VA fetches http-01 answers
+# from (on 127.0.0.1, the A record of www and mail in every zone); TB_PEBBLE_EAB_URL,
+# TB_PEBBLE_EAB_KID, TB_PEBBLE_EAB_KEY_FILE and TB_PEBBLE_EAB_ROOT the instance that requires
+# External Account Binding. A suite that needs it sets TB_WITH_PEBBLE=yes before
+# testbed_setup_file, so that a missing pebble skips it (69).
+
+# tb_acme_extras_start [UPSTREAM-URL [ARG...]]: start tests/cli/fixtures/acme-extras.py in
+# front of pebble (default: TB_PEBBLE_URL's server) on TB_PEBBLE_EXTRAS_PORT, with the
+# testbed's HTTPS certificate, profiles "classic" and "shortlived", caaIdentities
+# "testbed-ca.test"; further ARGs go to acme-extras.py. Sets and exports TB_EXTRAS_URL (its
+# directory), TB_EXTRAS_PID, TB_EXTRAS_WINDOW (the renewalInfo window file: see
+# tb_acme_extras_window), TB_EXTRAS_ORDERS (one JSON line per newOrder: identifiers, profile,
+# replaces) and TB_EXTRAS_ARI_LOG (one JSON line per renewalInfo request). Call it from
+# setup_file (after testbed_setup_file) or from a test; testbed_teardown_file stops it.
+tb_acme_extras_start() {
+    local upstream=${1:-$TB_PEBBLE_URL}
+    [ $# -gt 0 ] && shift
+    upstream=${upstream%/dir}
+    local d="$TB_DIR/acme-extras"
+    mkdir -p "$d"
+    rm -f "$d/port" "$d/orders.jsonl" "$d/ari.jsonl" "$d/window.json"
+    export TB_EXTRAS_WINDOW="$d/window.json" TB_EXTRAS_ORDERS="$d/orders.jsonl"
+    export TB_EXTRAS_ARI_LOG="$d/ari.jsonl"
+    python3 "$CDM_SOURCE_DIR/tests/cli/fixtures/acme-extras.py" --upstream "$upstream" \
+        --cafile "$TB_PEBBLE_CA" --cert "$TB_PEBBLE_CERT" --key "$TB_PEBBLE_KEY" \
+        --listen "127.0.0.1:$TB_PEBBLE_EXTRAS_PORT" --port-file "$d/port" \
+        --window "$TB_EXTRAS_WINDOW" --orders "$TB_EXTRAS_ORDERS" --ari-log "$TB_EXTRAS_ARI_LOG" \
+        --caa-identity testbed-ca.test --profile 'classic=the default profile' \
+        --profile 'shortlived=certificates for 7 days' "$@" \
+        </dev/null >"$d/log" 2>&1 3>&- &
+    TB_EXTRAS_PID=$!
+    echo "$TB_EXTRAS_PID" >"$d/pid"
+    export TB_EXTRAS_PID TB_EXTRAS_URL="https://127.0.0.1:$TB_PEBBLE_EXTRAS_PORT/dir"
+    if ! tb_wait_for 10 curl -sf --max-time 2 --cacert "$TB_PEBBLE_CA" "$TB_EXTRAS_URL"; then
+        cat "$d/log" >&2
+        tb_acme_extras_stop
+        echo "acme-extras.py did not answer at $TB_EXTRAS_URL within 10 s" >&2
+        return 1
+    fi
+}
+
+# Stop the front started by tb_acme_extras_start (if any), by its PID.
+tb_acme_extras_stop() {
+    local f="${TB_DIR:-/nonexistent}/acme-extras/pid" pid
+    [ -r "$f" ] || return 0
+    pid=$(<"$f")
+    tb_stop_pid "$pid"
+    rm -f "$f"
+}
+
+# tb_stop_pid PID: TERM, up to 5 s for it to go (or become a zombie), then KILL; reap it if
+# it is our child.
+tb_stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    local i=0
+    while [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; do
+        i=$((i + 1))
+        if [ "$i" -ge 100 ]; then
+            kill -KILL "$1" 2>/dev/null || true
+            break
+        fi
+        sleep 0.05
+    done
+    wait "$1" 2>/dev/null || true
+}
+
+# tb_acme_extras_window START END [EXPLANATION-URL]: the renewalInfo window the front gives
+# every certificate from now on (START/END: seconds since the epoch or RFC 3339 text).
+# tb_acme_extras_window --json TEXT writes TEXT as it is (e.g. a map {"<certID>": window,
+# "*": window}).
+tb_acme_extras_window() {
+    local tmp="$TB_EXTRAS_WINDOW.tmp"
+    if [ "$1" = --json ]; then
+        printf '%s\n' "$2" >"$tmp"
+    else
+        local s=$1 e=$2
+        [[ $s =~ ^[0-9]+$ ]] || s="\"$s\""
+        [[ $e =~ ^[0-9]+$ ]] || e="\"$e\""
+        if [ -n "${3:-}" ]; then
+            printf '{"start": %s, "end": %s, "explanationURL": "%s"}\n' "$s" "$e" "$3" >"$tmp"
+        else
+            printf '{"start": %s, "end": %s}\n' "$s" "$e" >"$tmp"
+        fi
+    fi
+    mv "$tmp" "$TB_EXTRAS_WINDOW"
+}
+
+# tb_webroot_serve DIR: serve DIR over plain HTTP on 127.0.0.1:TB_PEBBLE_HTTP_PORT (where
+# pebble's VA fetches http-01 answers) until tb_webroot_stop (or testbed_teardown_file).
+tb_webroot_serve() {
+    local d="$TB_DIR/webroot-server"
+    mkdir -p "$d"
+    python3 -m http.server --bind 127.0.0.1 --directory "$1" "$TB_PEBBLE_HTTP_PORT" \
+        </dev/null >"$d/log" 2>&1 3>&- &
+    echo $! >"$d/pid"
+    if ! tb_wait_for 10 curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$TB_PEBBLE_HTTP_PORT/"; then
+        cat "$d/log" >&2
+        tb_webroot_stop
+        return 1
+    fi
+}
+
+tb_webroot_stop() {
+    local f="${TB_DIR:-/nonexistent}/webroot-server/pid" pid
+    [ -r "$f" ] || return 0
+    pid=$(<"$f")
+    tb_stop_pid "$pid"
+    rm -f "$f"
+}

@@ -22,6 +22,32 @@ need_pdns() {
     [ "${TB_HAVE_PDNS:-0}" = 1 ] || skip "pdns_server is not installed (scripts/setup installs pdns-server)"
 }
 
+# The pebble cases need pebble and lego (scripts/setup installs both).
+need_pebble() {
+    [ "${TB_HAVE_PEBBLE:-0}" = 1 ] || skip "pebble is not installed (scripts/setup installs it)"
+    command -v lego >/dev/null || skip "lego is not installed (scripts/setup installs it)"
+}
+
+# lego as the testbed's gotchas require: pebble's HTTPS CA, DNS only through unbound on
+# loopback, no propagation check against the NS by name on port 53 (--dns.disable-cp).
+tb_lego() { # path lego-args...
+    local path=$1
+    shift
+    LEGO_CA_CERTIFICATES=$TB_PEBBLE_CA \
+        RFC2136_NAMESERVER=$TB_NS_ADDR:$TB_NS_PORT RFC2136_TSIG_ALGORITHM=$TB_TSIG_ALG. \
+        RFC2136_TSIG_KEY=$TB_TSIG_NAME RFC2136_TSIG_SECRET=$TB_TSIG_SECRET RFC2136_TTL=10 \
+        RFC2136_PROPAGATION_TIMEOUT=30 RFC2136_POLLING_INTERVAL=1 RFC2136_SEQUENCE_INTERVAL=1 \
+        timeout 120 lego --accept-tos --email admin@example.test --path "$path" \
+        --dns.resolvers "$TB_RESOLVER:$TB_RESOLVER_PORT" --dns.disable-cp "$@"
+}
+
+# verify_leaf DIR NAME ROOT: lego's certificate for NAME chains to ROOT (pebble's ACME root).
+verify_leaf() {
+    run openssl verify -CAfile "$3" -untrusted "$1/certificates/$2.issuer.crt" "$1/certificates/$2.crt"
+    assert_success
+    assert_output "$1/certificates/$2.crt: OK"
+}
+
 has_txt() { # server-function name text
     "$1" +short "$2" TXT | grep -qx "\"$3\""
 }
@@ -211,6 +237,144 @@ EOF
     fi
 }
 
+@test "pebble: the directory answers over HTTPS signed by TB_PEBBLE_CA; roots and EAB key are in place" {
+    need_pebble
+    for v in TB_PEBBLE_URL TB_PEBBLE_CA TB_PEBBLE_ROOT TB_PEBBLE_HTTP_PORT TB_PEBBLE_EAB_URL \
+        TB_PEBBLE_EAB_KID TB_PEBBLE_EAB_KEY_FILE TB_PEBBLE_EAB_ROOT TB_PEBBLE_EXTRAS_PORT; do
+        [ -n "${!v:-}" ] || fail "$v is not set"
+    done
+    run curl -sS --cacert "$TB_PEBBLE_CA" "$TB_PEBBLE_URL"
+    assert_success
+    run jq -r '.newNonce, .newAccount, .newOrder, .meta.externalAccountRequired' <<<"$output"
+    assert_output "$(printf '%s\n' "${TB_PEBBLE_URL%/dir}/nonce-plz" "${TB_PEBBLE_URL%/dir}/sign-me-up" \
+        "${TB_PEBBLE_URL%/dir}/order-plz" false)"
+    run curl -sS --cacert "$TB_PEBBLE_CA" "$TB_PEBBLE_EAB_URL"
+    run jq -r .meta.externalAccountRequired <<<"$output"
+    assert_output true
+    # Without the testbed's CA the HTTPS certificate is not trusted.
+    run curl -sS --cacert "$TB_PEBBLE_ROOT" "$TB_PEBBLE_URL"
+    assert_failure
+    # Each ACME root is a self-signed CA certificate, and the two instances have their own.
+    for root in "$TB_PEBBLE_ROOT" "$TB_PEBBLE_EAB_ROOT"; do
+        run openssl verify -CAfile "$root" "$root"
+        assert_success
+        run openssl x509 -in "$root" -noout -subject
+        assert_output --regexp '^subject=CN ?= ?Pebble Root CA '
+    done
+    [ "$(openssl x509 -in "$TB_PEBBLE_ROOT" -noout -fingerprint)" != \
+        "$(openssl x509 -in "$TB_PEBBLE_EAB_ROOT" -noout -fingerprint)" ] || fail "the two roots are one"
+    run stat -c %a "$TB_PEBBLE_EAB_KEY_FILE"
+    assert_output 600
+    run grep -Ec '^[A-Za-z0-9_-]{64}$' "$TB_PEBBLE_EAB_KEY_FILE"
+    assert_output 1
+    # pebble runs as the testbed's settings say, and listens on loopback only.
+    run tr '\0' '\n' <"/proc/$TB_PEBBLE_PID/environ"
+    assert_line PEBBLE_VA_NOSLEEP=1
+    assert_line PEBBLE_AUTHZREUSE=0
+    refute_line --regexp '^PEBBLE_WFE_NONCEREJECT='
+    run grep -c 'reject 5% of good nonces' "$TB_DIR/pebble.log"
+    assert_output 1
+    run tr '\0' ' ' <"/proc/$TB_PEBBLE_PID/cmdline"
+    assert_output --partial "-dnsserver $TB_RESOLVER:$TB_RESOLVER_PORT -strict"
+    run sh -c "ss -Htln | awk '{ print \$4 }' | grep -E ':($TB_PEBBLE_PORT|$((TB_PEBBLE_PORT + 1))|$((TB_PEBBLE_PORT + 4))|$((TB_PEBBLE_PORT + 5)))\$' | sort -u"
+    assert_output "$(printf '127.0.0.1:%s\n' "$TB_PEBBLE_PORT" $((TB_PEBBLE_PORT + 1)) \
+        $((TB_PEBBLE_PORT + 4)) $((TB_PEBBLE_PORT + 5)))"
+}
+
+@test "unbound, pebble's resolver, never answers an _acme-challenge name from a negative cache" {
+    local name=_acme-challenge.negcache.example.test
+    run tb_resolve "$name" TXT
+    assert_line --partial 'status: NXDOMAIN'
+    tb_nsupdate -k "$TB_TSIG_KEY" <<EOF
+zone example.test
+update add $name. 60 IN TXT "published"
+EOF
+    run tb_resolve +short "$name" TXT
+    assert_output '"published"'
+}
+
+@test "pebble issues to lego by dns-01 through ns1 (RFC 2136) for two names; chains to TB_PEBBLE_ROOT" {
+    need_pebble
+    local d="$BATS_TEST_TMPDIR/lego"
+    run tb_lego "$d" --server "$TB_PEBBLE_URL" --dns rfc2136 \
+        -d lego-dns.example.test -d lego-dns.example.net run
+    assert_success
+    verify_leaf "$d" lego-dns.example.test "$TB_PEBBLE_ROOT"
+    run openssl x509 -in "$d/certificates/lego-dns.example.test.crt" -noout -ext subjectAltName
+    assert_output --partial 'DNS:lego-dns.example.test'
+    assert_output --partial 'DNS:lego-dns.example.net'
+    run tb_dig _acme-challenge.lego-dns.example.test TXT
+    assert_line --partial 'status: NXDOMAIN'
+}
+
+@test "the EAB pebble issues by http-01 with the key from TB_PEBBLE_EAB_KEY_FILE, and refuses without" {
+    need_pebble
+    local d="$BATS_TEST_TMPDIR/lego-eab"
+    run tb_lego "$d" --server "$TB_PEBBLE_EAB_URL" --http --http.port "127.0.0.1:$TB_PEBBLE_HTTP_PORT" \
+        -d www.example.test run
+    assert_failure
+    assert_output --partial 'External Account Binding'
+    run tb_lego "$d" --server "$TB_PEBBLE_EAB_URL" --eab --kid "$TB_PEBBLE_EAB_KID" \
+        --hmac "$(<"$TB_PEBBLE_EAB_KEY_FILE")" --http --http.port "127.0.0.1:$TB_PEBBLE_HTTP_PORT" \
+        -d www.example.test run
+    assert_success
+    verify_leaf "$d" www.example.test "$TB_PEBBLE_EAB_ROOT"
+    run grep -c "Successful newAccount Binding with CA using kid \"$TB_PEBBLE_EAB_KID\"" \
+        "$TB_DIR/pebble-eab.log"
+    assert_output 1
+}
+
+@test "acme-extras.py: the directory gains caaIdentities, profiles, renewalInfo; lego issues through it" {
+    need_pebble
+    tb_acme_extras_start
+    run curl -sS --cacert "$TB_PEBBLE_CA" "$TB_EXTRAS_URL"
+    assert_success
+    local dir=$output base=${TB_EXTRAS_URL%/dir}
+    run jq -c '.meta.caaIdentities, (.meta.profiles | keys), .renewalInfo, .newOrder' <<<"$dir"
+    assert_output "$(printf '%s\n' '["testbed-ca.test"]' '["classic","shortlived"]' \
+        "\"$base/renewal-info\"" "\"$base/order-plz\"")"
+    # A nonce is pebble's, handed on.
+    run curl -sS -I --cacert "$TB_PEBBLE_CA" "$base/nonce-plz"
+    assert_line --regexp '^Replay-Nonce: [A-Za-z0-9_-]+'
+
+    # renewalInfo: the window the test sets; a malformed certID is refused.
+    tb_acme_extras_window 2030-01-01T00:00:00Z 1893542400 https://example.test/why
+    run curl -sS --cacert "$TB_PEBBLE_CA" -D "$BATS_TEST_TMPDIR/h" "$base/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+    assert_output '{"suggestedWindow": {"start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"}, "explanationURL": "https://example.test/why"}'
+    run grep -ci '^retry-after: 21600' "$BATS_TEST_TMPDIR/h"
+    assert_output 1
+    run curl -sS -o /dev/null -w '%{http_code}' --cacert "$TB_PEBBLE_CA" "$base/renewal-info/not-a-cert-id"
+    assert_output 400
+
+    # A whole issuance through the front: pebble issues (the chain ends at its root), and the
+    # front recorded the order's identifiers, with no profile and no replaces (once per
+    # newOrder POST: a retry after pebble's badNonce is recorded again).
+    local d="$BATS_TEST_TMPDIR/lego-extras"
+    run tb_lego "$d" --server "$TB_EXTRAS_URL" --dns rfc2136 -d lego-extras.shop.co.test run
+    assert_success
+    verify_leaf "$d" lego-extras.shop.co.test "$TB_PEBBLE_ROOT"
+    run sh -c "jq -c . '$TB_EXTRAS_ORDERS' | sort -u"
+    assert_output '{"identifiers":[{"type":"dns","value":"lego-extras.shop.co.test"}],"profile":null,"replaces":null}'
+    assert_equal "$(grep -c 'POST /order-plz' "$TB_DIR/acme-extras/log")" "$(wc -l <"$TB_EXTRAS_ORDERS")"
+
+    # A newOrder asking for a profile the front does not offer is refused by the front itself
+    # (invalidProfile, with a fresh nonce from pebble), before any signature is looked at.
+    local payload
+    payload=$(printf '{"identifiers":[{"type":"dns","value":"x.example.test"}],"profile":"bogus"}' |
+        base64 -w0 | tr '+/' '-_' | tr -d '=')
+    run curl -sS --cacert "$TB_PEBBLE_CA" -D "$BATS_TEST_TMPDIR/h2" -H 'Content-Type: application/jose+json' \
+        --data-binary "{\"protected\":\"e30\",\"payload\":\"$payload\",\"signature\":\"AA\"}" "$base/order-plz"
+    run jq -r .type <<<"$output"
+    assert_output urn:ietf:params:acme:error:invalidProfile
+    run grep -Eci '^replay-nonce: [A-Za-z0-9_-]+' "$BATS_TEST_TMPDIR/h2"
+    assert_output 1
+    run jq -r 'select(.profile != null) | .profile' "$TB_EXTRAS_ORDERS"
+    assert_output bogus
+    tb_acme_extras_stop
+    run curl -sS --max-time 2 --cacert "$TB_PEBBLE_CA" "$TB_EXTRAS_URL"
+    assert_failure
+}
+
 @test "start refuses a directory where a testbed runs" {
     run "$TESTBED" start "$TB_DIR"
     assert_failure 1
@@ -224,21 +388,22 @@ EOF
     assert_success
     # shellcheck source=/dev/null # written by testbed start
     read -r base pids < <(. "$dir/env" &&
-        echo "$TB_PORT_BASE $TB_NS_PID $TB_NS2_PID $TB_RESOLVER_PID ${TB_PDNS_PID:-}")
+        echo "$TB_PORT_BASE $TB_NS_PID $TB_NS2_PID $TB_RESOLVER_PID ${TB_PDNS_PID:-} \
+            ${TB_PEBBLE_PID:-} ${TB_PEBBLE_EAB_PID:-}")
     [ "$base" != "$TB_PORT_BASE" ] || fail "second testbed got the same ports ($base)"
     for p in $pids; do
         ! pid_gone "$p" || fail "pid $p is not running after start"
     done
     run "$TESTBED" status "$dir"
     assert_success
-    assert_equal "${#lines[@]}" $((3 + TB_HAVE_PDNS))
+    assert_equal "${#lines[@]}" $((3 + TB_HAVE_PDNS + 2 * TB_HAVE_PEBBLE))
 
     run "$TESTBED" stop "$dir"
     assert_success
     for p in $pids; do
         pid_gone "$p" || fail "pid $p still runs after stop"
     done
-    run ss -Hltun "( sport >= :$base and sport <= :$((base + 7)) )"
+    run ss -Hltun "( sport >= :$base and sport <= :$((base + 19)) )"
     assert_output ''
     run "$TESTBED" status "$dir"
     assert_failure 3
@@ -259,6 +424,8 @@ EOF
     run env TB_PORT_BASE=80 "$TESTBED" start "$BATS_TEST_TMPDIR/low"
     assert_failure 64
     run env TB_WITH_PDNS=maybe "$TESTBED" start "$BATS_TEST_TMPDIR/pdns"
+    assert_failure 64
+    run env TB_WITH_PEBBLE=maybe "$TESTBED" start "$BATS_TEST_TMPDIR/pebble"
     assert_failure 64
 }
 
@@ -320,13 +487,17 @@ EOF
     assert_output --partial '"dnssec": true'
 }
 
-@test "TB_WITH_PDNS=no starts the other servers without pdns, and status counts three" {
+@test "TB_WITH_PDNS=no TB_WITH_PEBBLE=no start the DNS servers alone, and status counts three" {
     local dir="$BATS_TEST_TMPDIR/nopdns"
-    run env -u TB_PORT_BASE TB_WITH_PDNS=no "$TESTBED" start "$dir"
+    run env -u TB_PORT_BASE TB_WITH_PDNS=no TB_WITH_PEBBLE=no "$TESTBED" start "$dir"
     assert_success
     run grep -c '^export TB_PDNS_' "$dir/env"
     assert_output 0
     run grep -x 'export TB_HAVE_PDNS=0' "$dir/env"
+    assert_success
+    run grep -c '^export TB_PEBBLE_' "$dir/env"
+    assert_output 0
+    run grep -x 'export TB_HAVE_PEBBLE=0' "$dir/env"
     assert_success
     run "$TESTBED" status "$dir"
     assert_success

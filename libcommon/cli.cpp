@@ -1,6 +1,8 @@
 #include "libcommon/cli.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +19,20 @@
 #include "libcommon/log.hpp"
 
 namespace cdm::cli {
+
+namespace {
+
+// A verb name in a message: quoted, cut short, unprintable bytes shown as '?'.
+std::string quoteVerb(std::string_view text) {
+    constexpr std::size_t limit = 40;
+    std::string out = "'";
+    for (char c : text.substr(0, limit)) {
+        out += std::isprint(static_cast<unsigned char>(c)) != 0 ? c : '?';
+    }
+    return out + (text.size() > limit ? "...'" : "'");
+}
+
+} // namespace
 
 std::vector<std::string> takeVerbosity(int argc, const char* const* argv, int& verbosity) {
     std::vector<std::string> rest;
@@ -141,6 +157,73 @@ int run(const Program& program, int argc, const char* const* argv, po::options_d
         std::cerr << program.name << ": internal error: " << e.what() << "\n";
         return toInt(Exit::Software);
     }
+}
+
+int dispatch(const Program& info, const std::vector<Verb>& table, int argc,
+             const char* const* argv) {
+    const std::string& program = info.name;
+    std::string names;
+    for (const auto& v : table) {
+        names += (names.empty() ? "" : "|") + std::string(v.name);
+    }
+    const std::string usage = "usage: " + program + " " + names + " [options]";
+    // -v and -q may come before the command, as in "cdm-dkim -v generate ...": the command
+    // is the first other argument, and the flags move behind it for cli::run().
+    std::vector<const char*> args(argv, argv + argc);
+    std::size_t at = 1;
+    for (int verbosity = 0; at < args.size(); ++at) {
+        const char* one[] = {"", args[at]};
+        if (!takeVerbosity(2, one, verbosity).empty()) {
+            break;
+        }
+    }
+    if (at < args.size() && at > 1) {
+        std::rotate(args.begin() + 1, args.begin() + static_cast<std::ptrdiff_t>(at),
+                    args.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+    }
+    const std::string first = at < args.size() ? args[1] : "";
+    try {
+        if (first == "--help" || first == "-h") {
+            std::ostringstream text;
+            text << usage << "\n\n" << info.description << " Commands:\n";
+            for (const auto& v : table) {
+                text << "\n  " << program << " " << v.synopsis << "\n";
+                std::istringstream help{std::string(v.help)};
+                for (std::string line; std::getline(help, line);) {
+                    text << "      " << line << "\n";
+                }
+            }
+            text << "\n'" << program << " COMMAND --help' lists the options of a command.\n";
+            writeOut(text.str());
+            return 0;
+        }
+        if (first == "--version") {
+            int verbosity = 0;
+            takeVerbosity(argc, args.data(), verbosity);
+            writeOut(versionText(program, verbosity > 0));
+            return 0;
+        }
+    } catch (const Error& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return toInt(e.code());
+    }
+    const auto verb =
+        std::find_if(table.begin(), table.end(), [&](const Verb& v) { return v.name == first; });
+    if (verb == table.end()) {
+        std::cerr << program << ": "
+                  << (first.empty() ? std::string("no command given")
+                                    : "unknown command " + quoteVerb(first))
+                  << "\n"
+                  << usage << "\n";
+        return toInt(Exit::Usage);
+    }
+    po::options_description options("Options");
+    if (verb->options) {
+        verb->options(options);
+    }
+    const Program p{program, std::string(verb->synopsis), std::string(verb->help)};
+    return run(p, argc - 1, args.data() + 1, options, po::positional_options_description(),
+               verb->handler);
 }
 
 } // namespace cdm::cli

@@ -55,6 +55,25 @@ std::string readAll(std::istream& in, std::size_t cap, const std::string& source
 // Write `text` to stdout once and flush; throws Error(Exit::IoErr) when that fails.
 void writeOut(std::string_view text);
 
+// One verb of a multi-verb program (cdm-dkim generate, cdm-cert phase ...). `options` adds
+// the verb's options; `handler` runs it with them parsed.
+struct Verb {
+    std::string_view name;
+    Body handler;
+    std::string_view synopsis; // "generate --domain D --algorithm A --key-out FILE [...]"
+    std::string_view help;     // one paragraph for --help
+    std::function<void(po::options_description&)> options;
+};
+
+// Run a multi-verb program: argv[1] names the verb (after any -v/-q flags), whose options
+// are then parsed by run(). `PROGRAM --help` prints "usage: PROGRAM VERB|VERB [options]",
+// then `program.description` followed by " Commands:" and each verb's synopsis and help;
+// `PROGRAM VERB --help` the verb's options; `--version` works without a verb. No verb or an
+// unknown one exits 64 with the usage line. `program.usage` is not used. Returns the exit
+// code.
+int dispatch(const Program& program, const std::vector<Verb>& table, int argc,
+             const char* const* argv);
+
 // Split the -v/-q flags (also -vv, --verbose, --quiet) out of argv: they may repeat, which
 // program_options does not allow. Returns the remaining arguments.
 std::vector<std::string> takeVerbosity(int argc, const char* const* argv, int& verbosity);

@@ -1658,69 +1658,8 @@ const std::vector<Verb>& verbs() {
 }
 
 int dispatch(const std::vector<Verb>& table, int argc, const char* const* argv) {
-    const std::string program = "cdm-dkim";
-    std::string names;
-    for (const auto& v : table) {
-        names += (names.empty() ? "" : "|") + std::string(v.name);
-    }
-    const std::string usage = "usage: " + program + " " + names + " [options]";
-    // -v and -q may come before the command, as in "cdm-dkim -v generate ...": the command
-    // is the first other argument, and the flags move behind it for cli::run().
-    std::vector<const char*> args(argv, argv + argc);
-    std::size_t at = 1;
-    for (int verbosity = 0; at < args.size(); ++at) {
-        const char* one[] = {"", args[at]};
-        if (!cli::takeVerbosity(2, one, verbosity).empty()) {
-            break;
-        }
-    }
-    if (at < args.size() && at > 1) {
-        std::rotate(args.begin() + 1, args.begin() + static_cast<std::ptrdiff_t>(at),
-                    args.begin() + static_cast<std::ptrdiff_t>(at) + 1);
-    }
-    const std::string first = at < args.size() ? args[1] : "";
-    try {
-        if (first == "--help" || first == "-h") {
-            std::ostringstream text;
-            text << usage << "\n\nDKIM keys and records (RFC 6376, RFC 8463). Commands:\n";
-            for (const auto& v : table) {
-                text << "\n  " << program << " " << v.synopsis << "\n";
-                std::istringstream help{std::string(v.help)};
-                for (std::string line; std::getline(help, line);) {
-                    text << "      " << line << "\n";
-                }
-            }
-            text << "\n'" << program << " COMMAND --help' lists the options of a command.\n";
-            cli::writeOut(text.str());
-            return 0;
-        }
-        if (first == "--version") {
-            int verbosity = 0;
-            cli::takeVerbosity(argc, args.data(), verbosity);
-            cli::writeOut(cli::versionText(program, verbosity > 0));
-            return 0;
-        }
-    } catch (const Error& e) {
-        std::cerr << program << ": " << e.what() << "\n";
-        return toInt(e.code());
-    }
-    const auto verb =
-        std::find_if(table.begin(), table.end(), [&](const Verb& v) { return v.name == first; });
-    if (verb == table.end()) {
-        std::cerr << program << ": "
-                  << (first.empty() ? std::string("no command given")
-                                    : "unknown command " + quote(first))
-                  << "\n"
-                  << usage << "\n";
-        return toInt(Exit::Usage);
-    }
-    po::options_description options("Options");
-    if (verb->options) {
-        verb->options(options);
-    }
-    const cli::Program p{program, std::string(verb->synopsis), std::string(verb->help)};
-    return cli::run(p, argc - 1, args.data() + 1, options, po::positional_options_description(),
-                    verb->handler);
+    return cli::dispatch({"cdm-dkim", "", "DKIM keys and records (RFC 6376, RFC 8463)."}, table,
+                         argc, argv);
 }
 
 } // namespace cdm::dkim

@@ -296,22 +296,15 @@ std::string toText(const TestReport& report);
 //  "dns": {"rcode", "security", "why", "txt": [...]}, "records": [{"text", "verdict", "reason"}]}
 boost::json::object toJson(const TestReport& report);
 
-// The verbs of cdm-dkim. `options` adds the verb's options; `handler` runs it.
-struct Verb {
-    std::string_view name;
-    cli::Body handler;
-    std::string_view synopsis; // "generate --domain D --algorithm A --key-out FILE [...]"
-    std::string_view help;     // one paragraph for --help
-    std::function<void(boost::program_options::options_description&)> options;
-};
-// The verb table of cdm-dkim: generate, record, compare, revoke, test.
+// The verbs of cdm-dkim (the verb type is shared by every multi-verb program).
+using Verb = cli::Verb;
+// The verb table of cdm-dkim: generate, record, compare, revoke, test, phase.
 const std::vector<Verb>& verbs();
 
-// Run the program: argv[1] names the verb (after any -v/-q flags), whose options are parsed
-// by cli::run().
-// `cdm-dkim --help` lists the verbs with their synopses, `cdm-dkim VERB --help` the verb's
-// options, `--version` works without a verb. No verb or an unknown one exits 64 with a usage
-// line. Returns the exit code.
+// Run the program through cli::dispatch() as "cdm-dkim": argv[1] names the verb (after any
+// -v/-q flags). `cdm-dkim --help` lists the verbs with their synopses, `cdm-dkim VERB --help`
+// the verb's options, `--version` works without a verb. No verb or an unknown one exits 64
+// with a usage line. Returns the exit code.
 int dispatch(const std::vector<Verb>& table, int argc, const char* const* argv);
 
 } // namespace cdm::dkim

@@ -110,3 +110,92 @@ TEST(CliVersion, NamesProgramAndLibraries) {
     EXPECT_THAT(verbose, HasSubstr("libcurl: "));
     EXPECT_THAT(verbose, HasSubstr("Boost: 1."));
 }
+
+// ---- cli::dispatch: the verb table of multi-verb programs (cdm-dkim, cdm-cert)
+
+namespace {
+
+struct Dispatched {
+    int code = 0;
+    std::string out, err;
+};
+
+Dispatched dispatchWith(const std::vector<cdm::cli::Verb>& table, std::vector<const char*> args) {
+    args.insert(args.begin(), "cdm-multi");
+    testing::internal::CaptureStdout();
+    testing::internal::CaptureStderr();
+    Dispatched d;
+    d.code = cdm::cli::dispatch({"cdm-multi", "", "A program with verbs."}, table,
+                                static_cast<int>(args.size()), args.data());
+    d.out = testing::internal::GetCapturedStdout();
+    d.err = testing::internal::GetCapturedStderr();
+    return d;
+}
+
+std::vector<cdm::cli::Verb> testTable(std::string& reached, int& verbosity) {
+    const auto handler = [&](const char* name) {
+        return [&reached, &verbosity, name](const po::variables_map& vm, const cdm::cli::Common& common) {
+            reached = name;
+            verbosity = common.verbosity;
+            return vm.count("count") != 0U ? vm["count"].as<int>() : 0;
+        };
+    };
+    return {
+        {"alpha", handler("alpha"), "alpha --count N", "The first verb.\nIts second line.",
+         [](po::options_description& o) { o.add_options()("count", po::value<int>()->required(), "a number"); }},
+        {"beta", handler("beta"), "beta [--count N]", "The second verb.",
+         [](po::options_description& o) { o.add_options()("count", po::value<int>(), "a number"); }},
+    };
+}
+
+} // namespace
+
+TEST(CliDispatch, EachVerbReachesItsHandlerWithItsOptions) {
+    std::string reached;
+    int verbosity = 0;
+    const auto table = testTable(reached, verbosity);
+    EXPECT_EQ(dispatchWith(table, {"alpha", "--count", "7"}).code, 7);
+    EXPECT_EQ(reached, "alpha");
+    EXPECT_EQ(dispatchWith(table, {"-v", "-v", "beta", "-q", "--count", "5"}).code, 5);
+    EXPECT_EQ(reached, "beta");
+    EXPECT_EQ(verbosity, 1) << "-v before the verb counts as after it";
+}
+
+TEST(CliDispatch, HelpVersionAndUsageErrors) {
+    std::string reached;
+    int verbosity = 0;
+    const auto table = testTable(reached, verbosity);
+    struct Case {
+        const char* desc;
+        std::vector<const char*> args;
+        int code;
+        const char* out;
+        const char* err;
+    } cases[] = {
+        {"overall help: usage, description, every synopsis and help line",
+         {"--help"},
+         0,
+         "usage: cdm-multi alpha|beta [options]\n\nA program with verbs. Commands:\n\n  cdm-multi alpha --count N\n"
+         "      The first verb.\n      Its second line.\n\n  cdm-multi beta [--count N]\n",
+         ""},
+        {"verb help", {"beta", "--help"}, 0, "usage: cdm-multi beta [--count N]\n\nThe second verb.", ""},
+        {"version without a verb", {"--version"}, 0, "cdm-multi (cdm) ", ""},
+        {"no verb", {}, 64, "", "cdm-multi: no command given\nusage: cdm-multi alpha|beta [options]\n"},
+        {"unknown verb, quoted and cut short",
+         {"gamma-gamma-gamma-gamma-gamma-gamma-gamma-gamma"},
+         64,
+         "",
+         "cdm-multi: unknown command 'gamma-gamma-gamma-gamma-gamma-gamma-gamm...'\n"},
+        {"missing required option", {"alpha"}, 64, "",
+         "cdm-multi: the option '--count' is required but missing\nusage: cdm-multi alpha --count N\n"},
+        {"unknown option", {"beta", "--colour"}, 64, "", "unrecognised option '--colour'"},
+    };
+    for (const auto& c : cases) {
+        reached.clear();
+        const auto d = dispatchWith(table, c.args);
+        EXPECT_EQ(d.code, c.code) << c.desc;
+        EXPECT_THAT(d.out, HasSubstr(c.out)) << c.desc;
+        EXPECT_THAT(d.err, HasSubstr(c.err)) << c.desc;
+        EXPECT_EQ(reached, "") << c.desc << ": no handler runs";
+    }
+}

@@ -339,6 +339,17 @@ const json::object* objectAt(const json::value* v) {
     return v != nullptr && v->is_object() ? &v->get_object() : nullptr;
 }
 
+std::optional<Source> keySourceOf(const json::object& material, const std::string& path) {
+    const auto* key = material.if_contains("key");
+    if (key == nullptr || !key->is_string() || key->get_string().empty()) {
+        throw Error(Exit::DataErr, "standby material without 'key'", Location{{}, 0, path});
+    }
+    Source s;
+    s.name = std::string(key->get_string());
+    s.spki = keys::publicKeyDer(s.name);
+    return s;
+}
+
 } // namespace
 
 std::size_t addRecords(json::object& doc) {
@@ -403,12 +414,16 @@ std::size_t addRecords(json::object& doc) {
                     log::warn(r.source + ": no material for cert:" + cert + " yet, no TLSA record for " + r.name);
                     continue;
                 }
-                for (const char* which : {"current", "next"}) {
+                for (const char* which : {"current", "next", "standby"}) {
                     const json::object* item = objectAt(m->if_contains(which));
                     if (item == nullptr) {
                         continue;
                     }
-                    const auto source = sourceOf(*item, "material.cert." + cert + "." + which);
+                    const std::string mpath = "material.cert." + cert + "." + which;
+                    // The standby key has no certificate: its key is all it publishes.
+                    const auto source = std::string_view(which) == "standby"
+                                            ? keySourceOf(*item, mpath)
+                                            : sourceOf(*item, mpath);
                     if (source->chain.empty() &&
                         (params.selector == Selector::Cert || params.usage == Usage::PkixTa ||
                          params.usage == Usage::DaneTa)) {

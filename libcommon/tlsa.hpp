@@ -98,7 +98,10 @@ std::string toRdataText(const std::vector<document::DesiredRecord>& records);
 // Pipe mode: for every domain of the document whose `tlsa` keys publish (op "auto") and whose
 // linked certificates have material ("material.cert.NAME.current" and, in prepare,
 // ".next", each with "fullchain", "key" or "csr" paths), append TLSA records with the op and
-// scope of the key; records for current and next stand side by side. Keys with op "none"
+// scope of the key; records for current and next stand side by side. A pre-generated standby
+// key ("material.cert.NAME.standby.key", reusekey = yes) adds the records of its public key
+// only (selector 1 with usage 1 or 3, e.g. `3 1 1`), so that they are published a full cycle
+// before a key roll puts the key into a certificate. Keys with op "none"
 // add a deletion of their scope. Returns the number of records added.
 // Throws Error(Exit::DataErr) naming the JSON path or file that is wrong.
 std::size_t addRecords(boost::json::object& document);

@@ -2,6 +2,9 @@
 // The expected hashes were printed by the openssl command line for the committed chain in
 // data/tlsa (make-chain.sh shows how it was made, expected.txt the openssl output).
 
+#include <array>
+#include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -178,4 +181,72 @@ TEST(TlsaPipe, RecordsForCurrentAndNextWithTheKeysScope) {
     EXPECT_EQ(records[0].op, cdm::document::Op::Replace);
     EXPECT_EQ(records[0].source, "a.conf:9");
     EXPECT_EQ(*records[1].data, std::string("2 0 1 ") + vectors[5].hex);
+}
+
+namespace {
+
+// Output of a shell command (the openssl command line is the independent judge here).
+std::string shellOut(const std::string& command) {
+    std::string out;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return out;
+    }
+    std::array<char, 4096> buffer{};
+    std::size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+        out.append(buffer.data(), n);
+    }
+    pclose(pipe);
+    return out;
+}
+
+} // namespace
+
+TEST(TlsaPipe, StandbyKeyPublishesItsSpkiRecordsOnly) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "cdm-tlsa-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    const std::string standby = pattern + "/standby.pem";
+    shellOut("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '" + standby + "' 2>/dev/null");
+    const std::string expected =
+        shellOut("openssl pkey -in '" + standby + "' -pubout -outform DER | openssl dgst -sha256 -r").substr(0, 64);
+    ASSERT_EQ(expected.size(), 64U);
+
+    boost::json::object doc = cdm::document::parse(R"({"cdm": 1, "records": [],
+      "config": {"domain": {"www.example.test": {"keys": {"ttl": "300"}, "certs": ["web"],
+        "tlsa": [{"mode": "replace", "op": "auto", "owner": "_443._tcp.www.example.test.",
+                  "proto": "tcp", "port": "443", "usage": 3, "selector": 1, "matching": 1,
+                  "scope": {"name": "_443._tcp.www.example.test.", "type": "TLSA"}, "source": "a.conf:9"},
+                 {"mode": "replace", "op": "auto", "owner": "_443._tcp.www.example.test.",
+                  "proto": "tcp", "port": "443", "usage": 3, "selector": 0, "matching": 1,
+                  "scope": {"name": "_443._tcp.www.example.test.", "type": "TLSA"}, "source": "a.conf:9"},
+                 {"mode": "replace", "op": "auto", "owner": "_443._tcp.www.example.test.",
+                  "proto": "tcp", "port": "443", "usage": 2, "selector": 0, "matching": 1,
+                  "scope": {"name": "_443._tcp.www.example.test.", "type": "TLSA"}, "source": "a.conf:9"}]}}},
+      "material": {"cert": {"web": {"current": {"fullchain": "F"},
+                                    "standby": {"key": "K", "spki_sha256": "", "keytype": "ecdsa",
+                                                "keysize": 256, "created": 1700000000}}}}})",
+                                                   "<test>");
+    auto& m = doc["material"].as_object()["cert"].as_object()["web"].as_object();
+    m["current"].as_object()["fullchain"] = dir + "fullchain.pem";
+    m["standby"].as_object()["key"] = standby;
+    EXPECT_EQ(cdm::tlsa::addRecords(doc), 4U) << "current: 3 1 1, 3 0 1, 2 0 1; standby: 3 1 1 only";
+    const auto records = cdm::document::records(doc, "<test>");
+    ASSERT_EQ(records.size(), 4U);
+    EXPECT_EQ(*records[0].data, std::string("3 1 1 ") + vectors[2].hex);
+    EXPECT_EQ(*records[1].data, "3 1 1 " + expected) << "the standby key, beside the current one";
+    EXPECT_EQ(records[1].op, cdm::document::Op::Replace);
+    EXPECT_EQ(records[1].source, "a.conf:9");
+    EXPECT_EQ(*records[2].data, std::string("3 0 1 ") + vectors[0].hex);
+    EXPECT_EQ(*records[3].data, std::string("2 0 1 ") + vectors[5].hex);
+
+    m["standby"].as_object().erase("key");
+    try {
+        cdm::tlsa::addRecords(doc);
+        ADD_FAILURE() << "standby without a key";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::DataErr);
+        EXPECT_THAT(e.what(), HasSubstr("material.cert.web.standby: standby material without 'key'"));
+    }
+    std::filesystem::remove_all(pattern);
 }

@@ -568,6 +568,10 @@ private:
 
     // The CA a cert section will use, as CAA names it; "" when cdm-cert must find it out.
     std::string caIdentity(const config::Section& cert) const {
+        // RFC 8657 pins need the ACME account's URL, which only cdm-cert knows.
+        if (const std::string pin = cert.get("caapin"); !pin.empty() && pin != "none") {
+            return "";
+        }
         const std::string handler = cert.get("handler");
         const std::string ca = cert.get("ca");
         const auto slash = handler.find('/');

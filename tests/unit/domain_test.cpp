@@ -435,6 +435,20 @@ TEST(DomainRecords, CaaAutoFollowsTheCert) {
     EXPECT_THAT(log.all(), HasSubstr("has no 'cert =' to take the CA from"));
 }
 
+TEST(DomainRecords, CaaPinLeavesAPlaceholderEvenForLetsEncrypt) {
+    // The RFC 8657 accounturi is the ACME account's URL: only cdm-cert knows it.
+    EXPECT_EQ(zone("[domain:a.test]\ncert = c\ncaa = auto\n[cert:c]\ncaapin = accounturi\n"),
+              "; a.test. CAA replace: 'caa:c', filled in by cdm-cert (d.conf:3)\n");
+    EXPECT_EQ(zone("[domain:a.test]\ncert = c\ncaa = auto\n[cert:c]\ncaapin = validationmethods\n"
+                   "handler = dehydrated/letsencrypt\n"),
+              "; a.test. CAA replace: 'caa:c', filled in by cdm-cert (d.conf:3)\n");
+    EXPECT_EQ(zone("[domain:a.test]\ncert = c\ncaa = auto\n[cert]\ncaapin = accounturi\n[cert:c]\n"),
+              "; a.test. CAA replace: 'caa:c', filled in by cdm-cert (d.conf:3)\n")
+        << "inherited from [cert]";
+    EXPECT_EQ(zone("[domain:a.test]\ncert = c\ncaa = auto\n[cert:c]\ncaapin = none\n"),
+              "a.test. 600 IN CAA 0 issue \"letsencrypt.org\"\n");
+}
+
 TEST(DomainRecords, CertAutoMeansEveryCertSection) {
     const auto p = plan("[domain:a.test]\ncert = auto\n[cert:x]\n[cert:y]\n");
     EXPECT_EQ(p.certs, (std::vector<std::string>{"x", "y"}));

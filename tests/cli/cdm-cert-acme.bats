@@ -313,6 +313,48 @@ check_out() {
     tb_acme_extras_stop
 }
 
+@test "rate limited: exit 75 saying when to try again, no retry before then, nothing written" {
+    tb_acme_extras_start
+    printf '%s\n' '{"status": 429, "type": "rateLimited", "detail": "too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s", "retry_after": 3600, "count": 100}' \
+        >"$TB_EXTRAS_ORDER_FAULT"
+    local before after
+    before=$(date -u +%s)
+    run -75 --separate-stderr cdm-cert issue --ca "$TB_EXTRAS_URL" --cabundle "$TB_PEBBLE_CA" --state-dir "$STATE" \
+        --handler rfc2136 --set server="$TB_NS_ADDR" --set port="$TB_NS_PORT" --set keyfile="$TB_TSIG_KEY" \
+        --resolver "$TB_RESOLVER:$TB_RESOLVER_PORT" --ns-port "$TB_NS_PORT" -d www.example.test --out "$OUT" \
+        --key-type ecdsa
+    after=$(date -u +%s)
+    [[ "$stderr" == *"rateLimited"* ]] || fail "$stderr"
+    [[ "$stderr" == *"too many certificates"* ]] || fail "$stderr"
+    # "try again after <UTC time>": an hour from now, as Retry-After said.
+    local when
+    when=$(sed -n 's/.*try again after \([0-9-]* [0-9:]* UTC\).*/\1/p' <<<"$stderr" | head -n 1)
+    [ -n "$when" ] || fail "no 'try again after' time in: $stderr"
+    when=$(date -u -d "$when" +%s)
+    [ "$when" -ge $((before + 3600 - 5)) ] && [ "$when" -le $((after + 3600 + 5)) ] ||
+        fail "try again after $when, expected about $((before + 3600))"
+    # It gave up at once: one order, not a loop of them.
+    assert_equal "$(wc -l <"$TB_EXTRAS_ORDERS")" 1
+    [ ! -e "$OUT" ]
+    tb_acme_extras_stop
+}
+
+@test "a server error with a short Retry-After is retried, and the certificate is issued" {
+    tb_acme_extras_start
+    printf '%s\n' '{"status": 503, "type": "serverInternal", "detail": "the CA is busy", "retry_after": 1, "count": 1}' \
+        >"$TB_EXTRAS_ORDER_FAULT"
+    run -0 --separate-stderr cdm-cert issue -v --ca "$TB_EXTRAS_URL" --cabundle "$TB_PEBBLE_CA" --state-dir "$STATE" \
+        --handler rfc2136 --set server="$TB_NS_ADDR" --set port="$TB_NS_PORT" --set keyfile="$TB_TSIG_KEY" \
+        --resolver "$TB_RESOLVER:$TB_RESOLVER_PORT" --ns-port "$TB_NS_PORT" -d www.example.test --out "$OUT" \
+        --key-type ecdsa
+    keep_log
+    # The refused order and the one that went through.
+    [ "$(wc -l <"$TB_EXTRAS_ORDERS")" -ge 2 ]
+    assert_equal "$(jq -r .count "$TB_EXTRAS_ORDER_FAULT")" 0
+    check_out "$OUT"
+    tb_acme_extras_stop
+}
+
 @test "badNonce: Pebble refused some of this suite's nonces and every issue above still succeeded" {
     # Pebble rejects 5 % of good nonces; this file made well over a hundred requests.
     local n

@@ -101,7 +101,9 @@ tb_pdns_serial() { tb_pdns_dig +short "$TB_PDNS_ZONE" SOA | awk '{ print $3 }'; 
 # "testbed-ca.test"; further ARGs go to acme-extras.py. Sets and exports TB_EXTRAS_URL (its
 # directory), TB_EXTRAS_PID, TB_EXTRAS_WINDOW (the renewalInfo window file: see
 # tb_acme_extras_window), TB_EXTRAS_ORDERS (one JSON line per newOrder: identifiers, profile,
-# replaces) and TB_EXTRAS_ARI_LOG (one JSON line per renewalInfo request). Call it from
+# replaces), TB_EXTRAS_ARI_LOG (one JSON line per renewalInfo request) and
+# TB_EXTRAS_ORDER_FAULT (write {"status", "type", "detail", "retry_after", "count"} there to
+# have the next COUNT newOrders refused with that problem). Call it from
 # setup_file (after testbed_setup_file) or from a test; testbed_teardown_file stops it.
 tb_acme_extras_start() {
     local upstream=${1:-$TB_PEBBLE_URL}
@@ -109,13 +111,14 @@ tb_acme_extras_start() {
     upstream=${upstream%/dir}
     local d="$TB_DIR/acme-extras"
     mkdir -p "$d"
-    rm -f "$d/port" "$d/orders.jsonl" "$d/ari.jsonl" "$d/window.json"
+    rm -f "$d/port" "$d/orders.jsonl" "$d/ari.jsonl" "$d/window.json" "$d/order-fault.json"
     export TB_EXTRAS_WINDOW="$d/window.json" TB_EXTRAS_ORDERS="$d/orders.jsonl"
-    export TB_EXTRAS_ARI_LOG="$d/ari.jsonl"
+    export TB_EXTRAS_ARI_LOG="$d/ari.jsonl" TB_EXTRAS_ORDER_FAULT="$d/order-fault.json"
     python3 "$CDM_SOURCE_DIR/tests/cli/fixtures/acme-extras.py" --upstream "$upstream" \
         --cafile "$TB_PEBBLE_CA" --cert "$TB_PEBBLE_CERT" --key "$TB_PEBBLE_KEY" \
         --listen "127.0.0.1:$TB_PEBBLE_EXTRAS_PORT" --port-file "$d/port" \
         --window "$TB_EXTRAS_WINDOW" --orders "$TB_EXTRAS_ORDERS" --ari-log "$TB_EXTRAS_ARI_LOG" \
+        --order-fault "$TB_EXTRAS_ORDER_FAULT" \
         --caa-identity testbed-ca.test --profile 'classic=the default profile' \
         --profile 'shortlived=certificates for 7 days' "$@" \
         </dev/null >"$d/log" 2>&1 3>&- &

@@ -781,6 +781,11 @@ Decision decide(const DecisionInput& in, const Material& m, const Random& random
         d.issue = in.now >= d.renewAt;
         d.reason = std::string(d.issue ? "due" : "not due") + ": ARI window " + utc(w.start) +
                    " to " + utc(w.end) + ", renewal at " + utc(d.renewAt);
+        if (!w.explanationUrl.empty()) {
+            // ARI says why only in prose; a key compromise is the operator's call
+            // (--compromised), so the URL goes where the operator reads.
+            d.reason += " (the CA explains: " + w.explanationUrl + ")";
+        }
         return d;
     }
     const auto [at, why] = renewTime(c.notBefore, c.notAfter, in.renewBeforeDays);

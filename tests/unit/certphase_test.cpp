@@ -312,6 +312,8 @@ TEST(Decide, AriWindowIsChosenOnceAndKept) {
     ASSERT_TRUE(first.ari);
     EXPECT_EQ(first.ari->certId, "aki.serial");
     EXPECT_NE(first.reason.find("ARI window"), std::string::npos) << first.reason;
+    // ARI explains in prose only: the URL is in the reason, where the operator reads it.
+    EXPECT_NE(first.reason.find("(the CA explains: https://ca.test/why)"), std::string::npos) << first.reason;
 
     // Kept in material: the next run with the same window does not choose again.
     m.current->renewAt = first.renewAt;

@@ -78,17 +78,25 @@ int runPhase(const po::variables_map& vm, const cli::Common&) {
     options.dnsTimeoutSet = !vm["dns-timeout"].defaulted();
     options.ca = string(vm, "ca");
     options.cabundle = string(vm, "cabundle");
-    const auto summary = certphase::run(doc, options);
+    auto summary = certphase::run(doc, options);
     if (phase != "update") {
         try {
             dhparam::run(doc, phase, options.now);
+        } catch (const Error& e) {
+            // What the certificate part did stands, and is recorded in the document below.
+            if (!summary.failure) {
+                summary.failure = e;
+            }
         } catch (...) {
-            // The document is not written: what the certificate part staged is unrecorded.
             certphase::undo(summary);
             throw;
         }
     }
+    // Written also after a failure (as cdm-dns-apply does): it records what did succeed.
     cli::writeOut(document::serialize(doc));
+    if (summary.failure) {
+        throw *summary.failure;
+    }
     return 0;
 }
 

@@ -1317,8 +1317,12 @@ Summary run(json::object& doc, const Options& options) {
             doc, "cdm-cert", "skipped",
             json::object{{"cert", name}, {"reason", "no domain links it (cert = " + name + ")"}});
     }
-    try {
-        for (const auto& name : names) {
+    for (const auto& name : names) {
+        // A section that fails changes nothing of its own, and the others go on: a certificate
+        // issued for one section must not be thrown away because another failed, or every
+        // cron run would order it again until the CA's rate limit stops it.
+        const std::size_t createdBefore = r.summary.created.size();
+        try {
             std::vector<std::string> warnings;
             const Settings s = settingsOf(doc, name, warnings);
             if (options.phase == "prepare") {
@@ -1337,12 +1341,29 @@ Summary run(json::object& doc, const Options& options) {
             if (m) {
                 r.changed[name] = std::move(*m);
             }
+        } catch (const Error& e) {
+            Summary own;
+            own.created.assign(r.summary.created.begin() + static_cast<std::ptrdiff_t>(createdBefore),
+                               r.summary.created.end());
+            undo(own);
+            r.summary.created.resize(createdBefore);
+            if (r.summary.failure) {
+                // The first failure is the program's last line; the later ones go here.
+                log::error("[cert:" + name + "] " + options.phase + " failed: " + e.what());
+            }
+            document::report(doc, "cdm-cert", "failed",
+                             json::object{{"cert", name},
+                                          {"phase", options.phase},
+                                          {"exit", static_cast<int>(e.code())},
+                                          {"error", e.what()}});
+            if (!r.summary.failure) {
+                r.summary.failure = e;
+            }
+        } catch (...) {
+            undo(r.summary);
+            throw;
         }
-    } catch (...) {
-        undo(r.summary);
-        throw;
     }
-    // Material changes only once every section went through.
     for (auto& [name, m] : r.changed) {
         certMaterial(doc)[name] = toJson(m);
     }

@@ -245,14 +245,18 @@ struct Options {
 struct Summary {
     std::size_t issued = 0, kept = 0, deployed = 0, cleaned = 0, skipped = 0;
     std::vector<std::string> created; // paths made by this run (for undo())
+    std::optional<Error> failure;     // the first section that failed
 };
 
 // Run the cert part of `options.phase` on the document. update fills `caa:NAME` placeholders
 // (caa::fill with caaLookup()). Appends report entries (program "cdm-cert", events issued,
-// kept, deployed, cleaned, skipped). Nothing in material changes and nothing made by this run
-// stays on disk when it throws.
-// Throws Error(Exit::Config) naming the key's file:line (rollover without destination names
-// the section's source), the acme and challenge errors (69, 75, 65, 77), file errors.
+// kept, deployed, cleaned, skipped, failed).
+// Each section stands alone: one that fails (Error(Exit::Config) naming the key's file:line,
+// or the section's source for a rollover without destination; the acme and challenge errors
+// 69, 75, 65, 77; file errors) keeps its material as it was and leaves nothing it made on
+// disk, is reported as "failed" and logged, and the others go on; `failure` holds the first
+// such error, for the caller to exit with after writing the document. update's errors, and
+// anything that is not a cdm::Error, are thrown (then nothing of this run stays).
 Summary run(boost::json::object& document, const Options& options);
 
 // Remove what a successful run() made (when a later step of the same phase fails).

@@ -262,6 +262,38 @@ check_deployed() {
     check_deployed "$S/dest/www.example.test"
 }
 
+@test "one section failing does not cost another its new certificate: the document is written, exit 69" {
+    write_config "keytype = ecdsa"
+    # A second certificate whose CA does not answer (the port after the testbed's block).
+    printf '\n[cert:broken]\nca = https://127.0.0.1:%s/dir\ncabundle = %s\ndestination = %s\n' \
+        "$((TB_PORT_BASE + 19))" "$TB_PEBBLE_CA" "$S/dest" >>"$S/cdm.conf"
+    printf '\n[domain:shop.example.test]\ncert = broken\n' >>"$S/cdm.conf"
+    local opts
+    mapfile -t opts < <(DNS_OPTS)
+    cdm-config "$S/cdm.conf" >"$S/in.json"
+    run --separate-stderr cdm-cert phase --phase prepare "${opts[@]}" <"$S/in.json"
+    assert_equal "$status" 69
+    [[ ${stderr##*$'\n'} == "cdm-cert: "*"127.0.0.1:$((TB_PORT_BASE + 19))"* ]] || false
+    # The good section's certificate is staged and recorded; the broken one has no material
+    # and left nothing behind.
+    local next
+    next=$(jq -r '.material.cert.main.next.dir' <<<"$output")
+    [ -d "$next" ]
+    assert_equal "$(jq -r '.material.cert.broken // "none"' <<<"$output")" none
+    assert_equal "$(jq -c '[.report[] | select(.program == "cdm-cert") | .event] | sort' <<<"$output")" '["failed","issued"]'
+    assert_equal "$(jq -r '.report[] | select(.event == "failed") | .exit' <<<"$output")" 69
+    [ ! -e "$S/state/cert/broken" ] || assert_equal "$(ls -A "$S/state/cert/broken" | grep -vc '^keys$')" 0
+    # The next prepare keeps the staged certificate instead of ordering it again.
+    jq '.material' <<<"$output" >"$S/material.json"
+    jq --slurpfile m "$S/material.json" '.material = $m[0]' "$S/in.json" >"$S/in2.json"
+    local n
+    n=$(orders)
+    run --separate-stderr cdm-cert phase --phase prepare "${opts[@]}" <"$S/in2.json"
+    assert_equal "$status" 69
+    assert_equal "$(jq -r '.material.cert.main.next.dir' <<<"$output")" "$next"
+    assert_equal "$(orders)" "$n"
+}
+
 @test "update: 'caa = auto' becomes the CA's caaIdentities, pinned to this account and dns-01" {
     write_config "caapin = accounturi, validationmethods"
     printf '\n[domain:example.test]\ncert = main\ncaa = auto\n' >>"$S/cdm.conf"

@@ -645,11 +645,19 @@ TEST(Phase, RolloverWithoutDestinationNamesTheSection) {
     Options o;
     o.phase = "rollover";
     o.now = t0;
-    std::string message;
-    EXPECT_EQ(test::codeOf([&] { run(doc, o); }, &message), Exit::Config);
+    // The section fails on its own: the run records the error for the program to exit with,
+    // reports it, and leaves the section's material as it was.
+    const Summary summary = run(doc, o);
+    ASSERT_TRUE(summary.failure);
+    EXPECT_EQ(summary.failure->code(), Exit::Config);
+    const std::string message = summary.failure->what();
     EXPECT_NE(message.find("c.conf:4: [cert:main] has no destination"), std::string::npos)
         << message;
     EXPECT_EQ(json::serialize(doc["material"]), before);
+    const auto& report = doc["report"].as_array();
+    ASSERT_FALSE(report.empty());
+    EXPECT_EQ(report.back().at("event").as_string(), "failed");
+    EXPECT_EQ(report.back().at("exit").to_number<int>(), 78);
 }
 
 TEST(Phase, RolloverThenCleanupThroughTheDocument) {

@@ -984,10 +984,13 @@ std::map<std::string, std::string> sectionsOf(const json::object& doc,
         }
         const std::string bare = absolute.substr(0, absolute.size() - 1);
         if (std::find(names.begin(), names.end(), bare) != names.end()) {
-            // challenge.hpp says absolute names; challenge.cpp looks up Challenge::domain,
-            // which has no final dot: both spellings are given.
-            out[absolute] = std::string(section);
-            out[bare] = std::string(section);
+            // As acme::Challenge::domain spells it: a wildcard's challenge is at its base name
+            // (RFC 8555 §8.4), whose own section, if it has one, wins.
+            const bool wildcard = bare.starts_with("*.");
+            const std::string key = wildcard ? bare.substr(2) : bare;
+            if (!wildcard || out.count(key) == 0U) {
+                out[key] = std::string(section);
+            }
         }
     }
     return out;

@@ -28,8 +28,9 @@ struct DnsOptions {
     // The pipeline document's `config` member (access keys of [domain:NAME] sections); may be
     // empty when every key comes from `base.settings` (--set) as for a standalone issue.
     boost::json::object config;
-    // The [domain:NAME] section whose access keys serve each domain (absolute, lower-case
-    // name -> section name); a domain not in the map uses `base` alone.
+    // The [domain:NAME] section whose access keys serve each domain, keyed as
+    // acme::Challenge::domain spells it (lower-case, no final dot); a domain not in the map
+    // uses `base` alone.
     std::map<std::string, std::string> sectionOf;
     // How to reach and verify the DNS: resolver, trust anchor, verify servers, ns port,
     // verify timeout, --set settings, handler, zone, progress. input/dryRun/verify are set

@@ -294,6 +294,22 @@ check_deployed() {
     assert_equal "$(orders)" "$n"
 }
 
+@test "a wildcard domain section: its challenge at the base name goes through its own section's provider" {
+    write_config "keytype = ecdsa"
+    # Only the wildcard's section knows the provider: [domain] gives no access keys here.
+    sed -i '/^\[domain\]$/,/^$/d' "$S/cdm.conf"
+    sed -i 's/^\[domain:www.example.test\]$/[domain:*.example.test]\nhandler = rfc2136\nserver = '"$TB_NS_ADDR"'\nport = '"$TB_NS_PORT"'\nkeyfile = '"${TB_TSIG_KEY//\//\\/}"'/' "$S/cdm.conf"
+    sed -i '/^\[domain:mail.example.test\]$/,$d' "$S/cdm.conf"
+    local opts
+    mapfile -t opts < <(DNS_OPTS)
+    cdm-config "$S/cdm.conf" >"$S/in.json"
+    assert_equal "$(jq -c .config.cert.main.domains "$S/in.json")" '["*.example.test"]'
+    run -0 --separate-stderr cdm-cert phase --phase prepare "${opts[@]}" <"$S/in.json"
+    assert_equal "$(openssl x509 -in "$(jq -r .material.cert.main.next.cert <<<"$output")" -noout -ext subjectAltName | tail -n 1 | tr -d ' ')" \
+        "DNS:*.example.test"
+    assert_equal "$(tb_dig +short _acme-challenge.example.test TXT)" ""
+}
+
 @test "update: 'caa = auto' becomes the CA's caaIdentities, pinned to this account and dns-01" {
     write_config "caapin = accounturi, validationmethods"
     printf '\n[domain:example.test]\ncert = main\ncaa = auto\n' >>"$S/cdm.conf"

@@ -262,18 +262,6 @@ bool under(const std::string& path, const std::string& dir) {
            p[d.size()] == '/' && p.find("/../") == std::string::npos;
 }
 
-json::object& certMaterial(json::object& doc) {
-    auto& material = doc["material"];
-    if (!material.is_object()) {
-        material = json::object{};
-    }
-    auto& cert = material.as_object()["cert"];
-    if (!cert.is_object()) {
-        cert = json::object{};
-    }
-    return cert.as_object();
-}
-
 Material materialOf(const json::object& doc, const std::string& name) {
     const auto* material = objectAt(doc.if_contains("material"));
     const auto* cert = material != nullptr ? objectAt(material->if_contains("cert")) : nullptr;
@@ -1368,7 +1356,7 @@ Summary run(json::object& doc, const Options& options) {
         }
     }
     for (auto& [name, m] : r.changed) {
-        certMaterial(doc)[name] = toJson(m);
+        document::material(doc, "cert")[name] = toJson(m);
     }
     return r.summary;
 }

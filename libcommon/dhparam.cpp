@@ -219,22 +219,6 @@ std::string readStaged(const json::object& entry, const std::string& path) {
     return pem;
 }
 
-json::object& materialOf(json::object& doc, const std::string& name) {
-    auto& material = doc["material"];
-    if (!material.is_object()) {
-        material = json::object{};
-    }
-    auto& dh = material.as_object()["dhparam"];
-    if (!dh.is_object()) {
-        dh = json::object{};
-    }
-    auto& m = dh.as_object()[name];
-    if (!m.is_object()) {
-        m = json::object{};
-    }
-    return m.as_object();
-}
-
 // Staged file names cdm makes: <YYYYmmddTHHMMSSZ>[-N].pem.
 bool isStagedName(const std::string& filename) {
     static const std::regex pattern(R"(\d{8}T\d{6}Z(-\d+)?\.pem)");
@@ -421,7 +405,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         const std::string dir = statedir + "/dhparam/" + s.name;
         const std::string at = "material.dhparam." + s.name;
         // Work on a copy; it replaces the material only when the section's phase succeeded.
-        json::object m = materialOf(doc, s.name);
+        json::object m = document::material(doc, "dhparam", s.name);
 
         if (phase == "prepare") {
             const std::string why = needNew(m, s, now);
@@ -567,7 +551,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                                            std::to_string(removed) + " unused file(s) removed"));
             }
         }
-        materialOf(doc, s.name) = std::move(m);
+        document::material(doc, "dhparam", s.name) = std::move(m);
     }
     for (auto& r : reports) {
         document::report(doc, "cdm-cert", "dhparam", std::move(r));

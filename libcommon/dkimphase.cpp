@@ -94,22 +94,6 @@ document::DesiredRecord keyRecord(const Link& link, const std::string& selector,
     return r;
 }
 
-json::object& materialOf(json::object& doc, const std::string& name) {
-    auto& material = doc["material"];
-    if (!material.is_object()) {
-        material = json::object{};
-    }
-    auto& dkim = material.as_object()["dkim"];
-    if (!dkim.is_object()) {
-        dkim = json::object{};
-    }
-    auto& m = dkim.as_object()[name];
-    if (!m.is_object()) {
-        m = json::object{};
-    }
-    return m.as_object();
-}
-
 std::int64_t number(const json::object* o, const char* key) {
     if (o == nullptr) {
         return 0;
@@ -167,7 +151,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         if (keysOf == nullptr) {
             continue; // cdm-config warned: no such [dkim:NAME]
         }
-        json::object& m = materialOf(doc, name);
+        json::object& m = document::material(doc, "dkim", name);
         const std::string where = "[dkim:" + name + "]";
         const std::int64_t grace = parseDuration(text(keysOf, "grace", "88h"), where + " grace");
         const std::int64_t revoked = parseDuration(text(keysOf, "revoked", "24h"), where + " revoked");

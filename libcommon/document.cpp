@@ -469,6 +469,26 @@ void appendRecords(json::object& doc, std::vector<json::object> records) {
     }
 }
 
+json::object& material(json::object& doc, std::string_view kind) {
+    auto& all = doc["material"];
+    if (!all.is_object()) {
+        all = json::object{};
+    }
+    auto& of = all.as_object()[kind];
+    if (!of.is_object()) {
+        of = json::object{};
+    }
+    return of.as_object();
+}
+
+json::object& material(json::object& doc, std::string_view kind, std::string_view name) {
+    auto& m = material(doc, kind)[name];
+    if (!m.is_object()) {
+        m = json::object{};
+    }
+    return m.as_object();
+}
+
 void report(json::object& doc, std::string_view program, std::string_view event,
             json::object fields) {
     json::object entry{{"program", program}, {"event", event}};

@@ -101,6 +101,12 @@ std::vector<DesiredRecord> records(const boost::json::object& doc, const std::st
 // Append records (as toJson() made them) to "records", creating it when missing.
 void appendRecords(boost::json::object& doc, std::vector<boost::json::object> records);
 
+// The object of `kind` ("cert", "dkim", "dhparam") in "material", made (with "material")
+// when missing or not an object; with a `name`, that section's object within it.
+boost::json::object& material(boost::json::object& doc, std::string_view kind);
+boost::json::object& material(boost::json::object& doc, std::string_view kind,
+                              std::string_view name);
+
 // Append one entry to "report": {"program": ..., "event": ..., plus `fields`}.
 void report(boost::json::object& doc, std::string_view program, std::string_view event,
             boost::json::object fields = {});

@@ -162,3 +162,14 @@ TEST(DocumentReport, AppendsEntries) {
     EXPECT_EQ(list[1].at("event").as_string(), "resolved");
     EXPECT_EQ(doc.at("cdm").as_int64(), cdm::document::schemaVersion);
 }
+
+TEST(DocumentMaterial, MadeWhereMissingKeptWhereThere) {
+    boost::json::object doc{{"cdm", 1}, {"material", "not an object"}};
+    cdm::document::material(doc, "cert", "main")["current"] = boost::json::object{{"serial", "0a"}};
+    cdm::document::material(doc, "dkim")["mail"] = boost::json::object{};
+    // A second call finds what the first made.
+    EXPECT_EQ(cdm::document::material(doc, "cert", "main").at("current").at("serial").as_string(), "0a");
+    EXPECT_EQ(doc.at("material").at("cert").at("main").at("current").at("serial").as_string(), "0a");
+    EXPECT_TRUE(doc.at("material").at("dkim").at("mail").is_object());
+    EXPECT_EQ(doc.at("material").as_object().size(), 2U);
+}

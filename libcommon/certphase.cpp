@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <random>
-#include <regex>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -899,7 +898,6 @@ std::vector<std::string> cleanupGeneration(const Generation& old, const std::str
 std::vector<std::string> cleanupStandbyKeys(const std::string& stateCertDir,
                                             const std::string& keep) {
     std::vector<std::string> removed;
-    static const std::regex pattern("[0-9]{8}T[0-9]{6}Z(-[0-9]+)?\\.pem");
     std::error_code ec;
     const std::string dir = stateCertDir + "/keys";
     if (!fs::is_directory(dir, ec)) {
@@ -910,7 +908,7 @@ std::vector<std::string> cleanupStandbyKeys(const std::string& stateCertDir,
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         const std::string name = entry.path().filename().string();
         const std::string path = entry.path().lexically_normal().string();
-        if (!std::regex_match(name, pattern) || path == kept || !entry.is_regular_file(ec)) {
+        if (!fsutil::isStampedPemName(name) || path == kept || !entry.is_regular_file(ec)) {
             continue;
         }
         if (fs::remove(entry.path(), ec)) {

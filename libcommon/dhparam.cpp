@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <regex>
 #include <system_error>
 
 #include <openssl/core_names.h>
@@ -219,15 +218,10 @@ std::string readStaged(const json::object& entry, const std::string& path) {
     return pem;
 }
 
-// Staged file names cdm makes: <YYYYmmddTHHMMSSZ>[-N].pem.
-bool isStagedName(const std::string& filename) {
-    static const std::regex pattern(R"(\d{8}T\d{6}Z(-\d+)?\.pem)");
-    return std::regex_match(filename, pattern);
-}
-
 bool isOurs(const std::string& file, const std::string& dir) {
     const fs::path p(file);
-    return !file.empty() && p.parent_path() == fs::path(dir) && isStagedName(p.filename().string());
+    return !file.empty() && p.parent_path() == fs::path(dir) &&
+           fsutil::isStampedPemName(p.filename().string());
 }
 
 void removeQuietly(const std::string& file) {

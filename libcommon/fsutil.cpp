@@ -1,5 +1,6 @@
 #include "libcommon/fsutil.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -268,6 +269,31 @@ std::size_t readFileInto(const std::string& path, std::span<char> buffer) {
         }
     }
     return got;
+}
+
+bool isStampedPemName(std::string_view name) {
+    const auto digits = [&](std::size_t from, std::size_t count) {
+        return name.size() >= from + count &&
+               std::all_of(name.begin() + static_cast<std::ptrdiff_t>(from),
+                           name.begin() + static_cast<std::ptrdiff_t>(from + count),
+                           [](char c) { return c >= '0' && c <= '9'; });
+    };
+    // YYYYmmdd T HHMMSS Z: 16 characters.
+    if (!digits(0, 8) || name.size() < 16 || name[8] != 'T' || !digits(9, 6) || name[15] != 'Z') {
+        return false;
+    }
+    std::string_view rest = name.substr(16);
+    if (!rest.empty() && rest.front() == '-') {
+        std::size_t n = 1;
+        while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') {
+            ++n;
+        }
+        if (n == 1) {
+            return false;
+        }
+        rest.remove_prefix(n);
+    }
+    return rest == ".pem";
 }
 
 } // namespace cdm::fsutil

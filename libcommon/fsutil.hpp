@@ -34,4 +34,9 @@ std::string readFile(const std::string& path, std::size_t cap);
 // Throws like readFile(), with Exit::DataErr when the file is larger than `buffer`.
 std::size_t readFileInto(const std::string& path, std::span<char> buffer);
 
+// Is `filename` of the form cdm gives the files it stages under a state directory,
+// "<YYYYmmddTHHMMSSZ>[-N].pem" (a UTC time stamp, a counter when two fall in one second)?
+// Cleanup removes only names of this form.
+bool isStampedPemName(std::string_view filename);
+
 } // namespace cdm::fsutil

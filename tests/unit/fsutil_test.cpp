@@ -255,3 +255,18 @@ TEST_F(FsutilTest, ReadFileIntoFillsTheCallersBuffer) {
     EXPECT_EQ(codeOf([&] { fsutil::readFileInto(path("s"), small); }, &message), Exit::DataErr);
     EXPECT_THAT(message, HasSubstr("larger than 3 bytes"));
 }
+
+TEST(FsutilStampedName, OnlyTheFormCdmStages) {
+    using cdm::fsutil::isStampedPemName;
+    EXPECT_TRUE(isStampedPemName("20261123T230933Z.pem"));
+    EXPECT_TRUE(isStampedPemName("20261123T230933Z-2.pem"));
+    EXPECT_TRUE(isStampedPemName("20261123T230933Z-17.pem"));
+    EXPECT_FALSE(isStampedPemName("20261123T230933Z-.pem"));
+    EXPECT_FALSE(isStampedPemName("20261123T230933Z.pem.bak"));
+    EXPECT_FALSE(isStampedPemName("20261123T230933.pem"));
+    EXPECT_FALSE(isStampedPemName("2026112xT230933Z.pem"));
+    EXPECT_FALSE(isStampedPemName("20261123-230933Z.pem"));
+    EXPECT_FALSE(isStampedPemName("my-own.pem"));
+    EXPECT_FALSE(isStampedPemName("../20261123T230933Z.pem"));
+    EXPECT_FALSE(isStampedPemName(""));
+}

@@ -139,8 +139,11 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
     if (phase != "prepare" && phase != "rollover" && phase != "cleanup") {
         return summary;
     }
-    const std::string statedir = text(sectionKeys(doc, "cdm", "DEFAULT"), "statedir", "/var/cryptdomainmgr");
+    const std::string statedir = text(sectionKeys(doc, "cdm", "DEFAULT"), "statedir", "/var/lib/cdm");
     std::vector<json::object> added;
+    // Per-section events for the programs after this one (cdm-reload reloads what a deployed
+    // key serves; cdm-phase records what changed), in the order they happened.
+    std::vector<std::pair<const char*, json::object>> events;
     const auto add = [&](const document::DesiredRecord& r) {
         added.push_back(document::toJson(r));
         ++summary.records;
@@ -181,6 +184,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                                          {"record", entry.record.toText()},
                                          {"created", static_cast<std::int64_t>(now)}};
                 ++summary.generated;
+                events.push_back({"generated", json::object{{"dkim", name}, {"selector", selector}}});
             }
         }
         if (phase == "rollover") {
@@ -206,6 +210,9 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                     previous["retired"] = static_cast<std::int64_t>(now);
                     m["previous"] = std::move(previous);
                 }
+                events.push_back({"deployed", json::object{{"dkim", name},
+                                                           {"selector", text(next, "selector")},
+                                                           {"key", deployed}}});
                 m["current"] = *next;
                 m.erase("next");
                 ++summary.deployed;
@@ -242,7 +249,9 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                 const std::int64_t revokedAt = number(&p, "revoked");
                 if (now >= retired + grace && revokedAt == 0) {
                     p["revoked"] = static_cast<std::int64_t>(now);
+                    events.push_back({"revoked", json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
                 } else if (revokedAt != 0 && now >= revokedAt + revoked) {
+                    events.push_back({"removed", json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
                     std::error_code ec;
                     std::filesystem::remove(text(&p, "key"), ec);
                     m.erase("previous");
@@ -251,6 +260,10 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         }
     }
     document::appendRecords(doc, std::move(added));
+    for (auto& [event, fields] : events) {
+        fields["phase"] = phase;
+        document::report(doc, "cdm-dkim", event, std::move(fields));
+    }
     document::report(doc, "cdm-dkim", phase,
                      {{"generated", summary.generated}, {"deployed", summary.deployed}, {"records", summary.records}});
     return summary;

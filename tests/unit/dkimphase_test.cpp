@@ -133,6 +133,37 @@ TEST_F(DkimPhase, AKeyFromPrepareToDeletion) {
     EXPECT_EQ(selector("current"), "mail_1700086400");
 }
 
+// cdm-reload reloads a service when a key it serves was deployed in this run: the report
+// names each section's event.
+TEST_F(DkimPhase, ReportsEachSectionsEvent) {
+    const std::time_t t0 = 1700000000;
+    const auto events = [&](const char* event) {
+        std::vector<std::string> out;
+        for (const auto& e : doc_["report"].as_array()) {
+            const auto& o = e.as_object();
+            if (o.at("program") == "cdm-dkim" && o.at("event") == event) {
+                out.push_back(std::string(o.at("dkim").as_string()) + " " +
+                              std::string(o.at("selector").as_string()) + " " +
+                              std::string(o.at("phase").as_string()));
+            }
+        }
+        return out;
+    };
+    phase("prepare", t0);
+    EXPECT_EQ(events("generated"), std::vector<std::string>{"mail mail_1700000000 prepare"});
+    phase("prepare", t0 + 1);
+    EXPECT_EQ(events("generated").size(), 1U) << "a kept key is not generated again";
+    EXPECT_TRUE(events("deployed").empty());
+    phase("rollover", t0 + 2);
+    EXPECT_EQ(events("deployed"), std::vector<std::string>{"mail mail_1700000000 rollover"});
+    phase("prepare", t0 + 3);
+    phase("rollover", t0 + 4);
+    phase("cleanup", t0 + 4 + 3600);
+    EXPECT_EQ(events("revoked"), std::vector<std::string>{"mail mail_1700000000 cleanup"});
+    phase("cleanup", t0 + 4 + 3600 + 1800);
+    EXPECT_EQ(events("removed"), std::vector<std::string>{"mail mail_1700000000 cleanup"});
+}
+
 TEST_F(DkimPhase, CleanupTouchesOnlyTheOldSelectorsDkimRecords) {
     phase("prepare", 1700000000);
     phase("rollover", 1700000100);

@@ -167,7 +167,7 @@ std::string statedirOf(const json::object& doc) {
     const auto* def = cdm != nullptr ? objectAt(cdm->if_contains("DEFAULT")) : nullptr;
     const std::string dir =
         text(def != nullptr ? objectAt(def->if_contains("keys")) : nullptr, "statedir");
-    return dir.empty() ? "/var/cryptdomainmgr" : dir;
+    return dir.empty() ? "/var/lib/cdm" : dir;
 }
 
 std::string stateCertDir(const Settings& s) {

@@ -80,7 +80,7 @@ std::string Section::get(std::string_view key, std::string_view fallback) const 
 const Defaults& builtinDefaults(SectionType type) {
     static const std::map<SectionType, Defaults> all = [] {
         std::map<SectionType, Defaults> d;
-        d[SectionType::Cdm].type = {{"statedir", "/var/cryptdomainmgr"},
+        d[SectionType::Cdm].type = {{"statedir", "/var/lib/cdm"},
                                     {"depends", "cert, domain, dkim, dhparam, service"},
                                     {"cert", "auto"},
                                     {"domain", "auto"},

@@ -378,7 +378,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         cdm != nullptr ? objectAt(cdm->if_contains("DEFAULT")) : nullptr;
     const json::object* cdmKeys =
         cdmSection != nullptr ? objectAt(cdmSection->if_contains("keys")) : nullptr;
-    const std::string statedir = text(cdmKeys, "statedir", "/var/cryptdomainmgr");
+    const std::string statedir = text(cdmKeys, "statedir", "/var/lib/cdm");
 
     // Read every section first: a bad value fails before anything is written.
     std::vector<Settings> all;

@@ -94,7 +94,7 @@ a.test. 600 IN MX 5 m.a.test."
 
 @test "no configuration at all gives a document with the [cdm] defaults" {
     run -0 cdm-config
-    echo "$output" | jq -e '.config.cdm.DEFAULT.keys.statedir == "/var/cryptdomainmgr" and (.records | length) == 0'
+    echo "$output" | jq -e '.config.cdm.DEFAULT.keys.statedir == "/var/lib/cdm" and (.records | length) == 0'
 }
 
 @test "every form of the original's examples reads without error" {

@@ -153,7 +153,7 @@ TEST(ConfigInheritance, DomainDefaultsFeedEveryDomain) {
 
 // test_confighandlercdm.py
 TEST(ConfigDefaults, CdmSection) {
-    const Map expected = {{"statedir", "/var/cryptdomainmgr"},
+    const Map expected = {{"statedir", "/var/lib/cdm"},
                           {"depends", "cert, domain, dkim, dhparam, service"},
                           {"cert", "auto"},
                           {"domain", "auto"},
@@ -175,7 +175,7 @@ TEST(ConfigDefaults, CdmSection) {
 
 TEST(ConfigDefaults, CdmSectionAlwaysExists) {
     const Config c = load({""});
-    EXPECT_EQ(c.cdm().get("statedir"), "/var/cryptdomainmgr");
+    EXPECT_EQ(c.cdm().get("statedir"), "/var/lib/cdm");
     EXPECT_TRUE(c.named(SectionType::Domain).empty());
     EXPECT_EQ(c.sections.count(SectionType::Cert), 0U) << "testNoSection: nothing else appears";
 }

@@ -62,16 +62,7 @@ bool isParameterValue(std::string_view value) {
     });
 }
 
-// "file:line" -> Location.
-Location locationOf(const std::string& where) {
-    const auto colon = where.rfind(':');
-    if (colon != std::string::npos && colon + 1 < where.size() && where.size() - colon < 10 &&
-        where.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
-        return Location{
-            where.substr(0, colon), static_cast<unsigned>(std::stoul(where.substr(colon + 1))), {}};
-    }
-    return Location{where, 0, {}};
-}
+using document::locationOf;
 
 // The CAA data for one CA; `certName` "" is the verb (no config to point at).
 std::vector<std::string> dataFor(const CaFacts& facts, const std::string& certName,

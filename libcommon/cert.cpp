@@ -163,6 +163,7 @@ dnsapply::Request dnsRequest(const po::variables_map& vm) {
     request.resolver.trustAnchorFile = request.trustAnchorFile;
     if (vm.count("ns-port") != 0U) {
         request.nsPort = dnsapply::parsePort(vm["ns-port"].as<unsigned>());
+        request.nsPortGiven = !vm["ns-port"].defaulted();
     }
     if (vm.count("dns-timeout") != 0U) {
         const unsigned t = vm["dns-timeout"].as<unsigned>();

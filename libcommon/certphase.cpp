@@ -57,20 +57,7 @@ std::string trim(const std::string& s) {
     return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
-// "file:line" (as cdm-config writes "where" and "source") -> Location; "built-in" -> none.
-Location locationOf(const std::string& where) {
-    if (where.empty() || where == "built-in") {
-        return {};
-    }
-    const auto colon = where.find_last_of(':');
-    if (colon != std::string::npos && colon + 1 < where.size() &&
-        where.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-        where.size() - colon <= 10) {
-        return Location{
-            where.substr(0, colon), static_cast<unsigned>(std::stoul(where.substr(colon + 1))), {}};
-    }
-    return Location{where, 0, {}};
-}
+using document::locationOf;
 
 std::string utc(std::time_t t) {
     std::tm tm{};
@@ -992,6 +979,7 @@ std::unique_ptr<acme::Solver> solverFor(const Settings& s, const Run& run) {
     }
     d.sectionOf = sectionsOf(run.doc, s.names);
     d.base = run.options.dns;
+    dnsapply::applyConfig(d.base, run.doc);
     if (!run.options.dnsTimeoutSet) {
         d.base.verifyTimeout = s.propagationTimeout;
     }

@@ -329,4 +329,21 @@ Config load(const ini::Ini& ini) {
     return config;
 }
 
+std::vector<std::string> listItems(std::string_view value) {
+    std::vector<std::string> out;
+    while (true) {
+        const auto comma = value.find(',');
+        std::string_view item = value.substr(0, comma);
+        const auto b = item.find_first_not_of(" \t\r\n");
+        if (b != std::string_view::npos) {
+            item = item.substr(b, item.find_last_not_of(" \t\r\n") - b + 1);
+            out.emplace_back(item);
+        }
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        value.remove_prefix(comma + 1);
+    }
+}
+
 } // namespace cdm::config

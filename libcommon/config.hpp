@@ -84,4 +84,8 @@ struct Config {
 // an empty or reserved name, or an unknown handler.
 Config load(const ini::Ini& ini);
 
+// The items of a comma-separated value such as `cert = main, mail`, each stripped of blanks;
+// empty items are dropped ("" and " , " give none).
+std::vector<std::string> listItems(std::string_view value);
+
 } // namespace cdm::config

@@ -67,17 +67,7 @@ bool paramCheck(EVP_PKEY* pkey) {
     return ok;
 }
 
-// "built-in" or "file:line" (as cdm-config writes "where") -> Location.
-Location locationOf(const std::string& where) {
-    const auto colon = where.rfind(':');
-    if (colon != std::string::npos && colon + 1 < where.size() &&
-        where.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-        where.size() - colon < 10) {
-        return Location{
-            where.substr(0, colon), static_cast<unsigned>(std::stoul(where.substr(colon + 1))), {}};
-    }
-    return Location{where, 0, {}};
-}
+using document::locationOf;
 
 const json::object* objectAt(const json::value* v) {
     return v != nullptr && v->is_object() ? &v->get_object() : nullptr;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "libcommon/cli.hpp"
+#include "libcommon/config.hpp"
 #include "libcommon/dnsplan.hpp"
 #include "libcommon/dnsverify.hpp"
 #include "libcommon/document.hpp"
@@ -288,10 +289,54 @@ std::string toText(const Result& result) {
     return out;
 }
 
+void applyConfig(Request& request, const json::object& document) {
+    const auto key = [&](const char* name) { return document::sectionKey(document, "cdm", "DEFAULT", name); };
+    const auto servers = [&](const char* name) {
+        std::vector<resolve::Server> out;
+        for (const auto& item : config::listItems(*key(name))) {
+            try {
+                out.push_back(resolve::parseServer(item));
+            } catch (const Error& e) {
+                throw Error(Exit::Config, std::string(name) + ": " + e.message(),
+                            document::keyLocation(document, "cdm", "DEFAULT", name));
+            }
+        }
+        return out;
+    };
+    const auto number = [&](const char* name, unsigned long max) {
+        const std::string v = *key(name);
+        if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(v) == 0 || std::stoul(v) > max) {
+            throw Error(Exit::Config, std::string(name) + " '" + v + "' is not a number from 1 to " + std::to_string(max),
+                        document::keyLocation(document, "cdm", "DEFAULT", name));
+        }
+        return std::stoul(v);
+    };
+    if (request.resolver.servers.empty() && key("resolver")) {
+        request.resolver.servers = servers("resolver");
+    }
+    if (request.verifyServers.empty() && key("verifyserver")) {
+        request.verifyServers = servers("verifyserver");
+    }
+    if (request.trustAnchorFile.empty() && key("trustanchor") && !key("trustanchor")->empty()) {
+        request.trustAnchorFile = *key("trustanchor");
+    }
+    if (request.resolver.trustAnchorFile.empty()) {
+        request.resolver.trustAnchorFile = request.trustAnchorFile;
+    }
+    if (!request.nsPortGiven && key("nsport")) {
+        request.nsPort = static_cast<std::uint16_t>(number("nsport", 65535));
+    }
+    if (!request.verifyTimeoutGiven && key("dnstimeout")) {
+        request.verifyTimeout = std::chrono::seconds(number("dnstimeout", 86400));
+    }
+}
+
 Result run(Request request) {
     Result result;
     result.document = parseInput(request.input, request.sourceName);
     json::object& doc = result.document;
+    applyConfig(request, doc);
     const std::vector<DesiredRecord> records = document::records(doc, request.sourceName);
 
     // Everything that can be wrong with the input is found before anything changes.

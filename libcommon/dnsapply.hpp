@@ -41,7 +41,9 @@ struct Request {
     std::string trustAnchorFile;
     std::vector<resolve::Server> verifyServers; // instead of the NS set
     std::uint16_t nsPort = 53;            // the port of the NS set's addresses
+    bool nsPortGiven = false;             // on the command line: [cdm] nsport does not apply
     std::chrono::milliseconds verifyTimeout{std::chrono::minutes(5)};
+    bool verifyTimeoutGiven = false;      // likewise for [cdm] dnstimeout
     unsigned raceRetries = 5;
     bool progress = false;                // stderr is a terminal: show the waits
 };
@@ -56,6 +58,12 @@ struct Result {
 
 // The report's log lines, one a line ("add (new) A for a.test : 192.0.2.1").
 std::string toText(const Result& result);
+
+// Fill what the command line left open from the [cdm] keys of the document's configuration,
+// so that a pipeline run by cryptdomainmgr(8) needs no DNS flags: `resolver` and
+// `verifyserver` (comma lists of ADDR[:PORT]), `trustanchor` (a file), `nsport`,
+// `dnstimeout` (seconds). Throws Error(Exit::Config) at the key's file:line for a bad value.
+void applyConfig(Request& request, const boost::json::object& document);
 
 // Throws cdm::Error for bad input (nothing changed) and for failures (what was applied is in
 // the message and was logged).

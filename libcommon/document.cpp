@@ -503,4 +503,64 @@ void report(json::object& doc, std::string_view program, std::string_view event,
     list->get_array().push_back(std::move(entry));
 }
 
+Location locationOf(const std::string& where) {
+    if (where.empty() || where == "built-in") {
+        return {};
+    }
+    const auto colon = where.rfind(':');
+    if (colon != std::string::npos && colon + 1 < where.size() && where.size() - colon <= 10 &&
+        where.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
+        return Location{
+            where.substr(0, colon), static_cast<unsigned>(std::stoul(where.substr(colon + 1))), {}};
+    }
+    return Location{where, 0, {}};
+}
+
+namespace {
+
+const json::object* sectionOf(const json::object& doc, std::string_view type, std::string_view name) {
+    const auto* config = doc.if_contains("config");
+    if (config == nullptr || !config->is_object()) {
+        return nullptr;
+    }
+    const auto* sections = config->as_object().if_contains(type);
+    if (sections == nullptr || !sections->is_object()) {
+        return nullptr;
+    }
+    const auto* section = sections->as_object().if_contains(name);
+    return section != nullptr && section->is_object() ? &section->as_object() : nullptr;
+}
+
+const json::object* memberObject(const json::object* o, std::string_view key) {
+    const auto* v = o != nullptr ? o->if_contains(key) : nullptr;
+    return v != nullptr && v->is_object() ? &v->as_object() : nullptr;
+}
+
+} // namespace
+
+const json::object* sectionKeys(const json::object& doc, std::string_view type, std::string_view name) {
+    return memberObject(sectionOf(doc, type, name), "keys");
+}
+
+std::optional<std::string> sectionKey(const json::object& doc, std::string_view type,
+                                      std::string_view name, std::string_view key) {
+    const auto* keys = sectionKeys(doc, type, name);
+    const auto* v = keys != nullptr ? keys->if_contains(key) : nullptr;
+    if (v == nullptr || !v->is_string()) {
+        return std::nullopt;
+    }
+    return std::string(v->as_string());
+}
+
+Location keyLocation(const json::object& doc, std::string_view type, std::string_view name,
+                     std::string_view key) {
+    const auto* where = memberObject(sectionOf(doc, type, name), "where");
+    const auto* v = where != nullptr ? where->if_contains(key) : nullptr;
+    if (v == nullptr || !v->is_string()) {
+        return Location{{}, 0, std::string("config.") + std::string(type) + "." + std::string(name) + ".keys." +
+                                   std::string(key)};
+    }
+    return locationOf(std::string(v->as_string()));
+}
+
 } // namespace cdm::document

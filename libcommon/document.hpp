@@ -111,4 +111,18 @@ boost::json::object& material(boost::json::object& doc, std::string_view kind,
 void report(boost::json::object& doc, std::string_view program, std::string_view event,
             boost::json::object fields = {});
 
+// "file:line" as cdm-config writes `where` and `source` -> Location; "" and "built-in" ->
+// an empty Location; anything else is taken as a file name.
+Location locationOf(const std::string& where);
+
+// The resolved keys of config.<type>.<name> (`name` "DEFAULT" for [type]), or null.
+const boost::json::object* sectionKeys(const boost::json::object& doc, std::string_view type,
+                                       std::string_view name);
+// One key of that section as a string (null when the section or key is missing), and
+// where it was written.
+std::optional<std::string> sectionKey(const boost::json::object& doc, std::string_view type,
+                                      std::string_view name, std::string_view key);
+Location keyLocation(const boost::json::object& doc, std::string_view type, std::string_view name,
+                     std::string_view key);
+
 } // namespace cdm::document

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "libcommon/configdoc.hpp"
 #include "libcommon/document.hpp"
 
 using cdm::Error;
@@ -172,4 +173,22 @@ TEST(DocumentMaterial, MadeWhereMissingKeptWhereThere) {
     EXPECT_EQ(doc.at("material").at("cert").at("main").at("current").at("serial").as_string(), "0a");
     EXPECT_TRUE(doc.at("material").at("dkim").at("mail").is_object());
     EXPECT_EQ(doc.at("material").as_object().size(), 2U);
+}
+
+TEST(DocumentConfig, LocationOfWhere) {
+    EXPECT_EQ(cdm::document::locationOf("/etc/cdm/a.conf:12").toString(), "/etc/cdm/a.conf:12");
+    EXPECT_EQ(cdm::document::locationOf("/etc/cdm/a.conf:12").line, 12U);
+    EXPECT_TRUE(cdm::document::locationOf("built-in").empty());
+    EXPECT_TRUE(cdm::document::locationOf("").empty());
+    EXPECT_EQ(cdm::document::locationOf("c:\\odd:x").file, "c:\\odd:x") << "no line number: all of it is the file";
+}
+
+TEST(DocumentConfig, SectionKeysAndWhereTheyWereWritten) {
+    const auto doc = cdm::configdoc::run({{}, "[cdm]\nstatedir = /srv/cdm\n[service:web]\nhandler = nginx\n"}).document;
+    EXPECT_EQ(cdm::document::sectionKey(doc, "cdm", "DEFAULT", "statedir"), "/srv/cdm");
+    EXPECT_EQ(cdm::document::keyLocation(doc, "cdm", "DEFAULT", "statedir").toString(), "<config-content>:2");
+    EXPECT_EQ(cdm::document::sectionKey(doc, "service", "web", "handler"), "nginx");
+    EXPECT_FALSE(cdm::document::sectionKey(doc, "service", "web", "nosuchkey"));
+    EXPECT_FALSE(cdm::document::sectionKey(doc, "service", "mail", "handler"));
+    EXPECT_EQ(cdm::document::sectionKeys(doc, "dkim", "x"), nullptr);
 }

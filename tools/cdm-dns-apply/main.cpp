@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
             request.trustAnchorFile = vm["trust-anchor"].as<std::string>();
         }
         request.nsPort = cdm::dnsapply::parsePort(vm["ns-port"].as<unsigned>());
+        request.nsPortGiven = !vm["ns-port"].defaulted();
         request.verifyTimeout = std::chrono::seconds(vm["timeout"].as<unsigned>());
+        request.verifyTimeoutGiven = !vm["timeout"].defaulted();
         request.progress = isatty(STDERR_FILENO) != 0;
         const auto result = cdm::dnsapply::run(std::move(request));
         cdm::cli::writeOut(common.format == "text" ? cdm::dnsapply::toText(result)

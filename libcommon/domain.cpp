@@ -190,6 +190,10 @@ std::vector<Item> interpret(const config::Section& section, std::string_view rrT
         if (!belongsTo(v.key, rrType)) {
             continue;
         }
+        // ip4detect/ip6detect are cdm-ip's source lists, not records (cdm-ip(1)).
+        if (v.key == std::string(rrType) + "detect") {
+            continue;
+        }
         for (const auto& item : items(v.value)) {
             NestedEntry e;
             try {
@@ -1254,7 +1258,8 @@ private:
         static const std::set<std::string> byWord = {"dmarc", "soa", "mtasts", "tlsrpt",
                                                      "txt", "cname"};
         // Keys without a grammar take no suffix: `acme += x` would do nothing.
-        static const std::set<std::string> exact = {"adsp", "acme", "cert", "ttl"};
+        static const std::set<std::string> exact = {"adsp", "acme", "cert", "ttl", "ip4detect", "ip6detect",
+                                                   "iptimeout"};
         // Access keys of the DNS providers (cdm-dns-apply(1)), and the original's.
         static const std::set<std::string> access = {
             "handler", "user", "passwd", "password", "keyfile", "server", "port", "zone",

@@ -593,3 +593,13 @@ TEST(DomainErrors, OperatorsAndOpenFields) {
         }
     }
 }
+
+// cdm-ip's keys share the ip4/ip6 prefix but are not records, and are known keys.
+TEST(DomainRecords, DetectionKeysAreNotAddresses) {
+    LogCapture log;
+    const auto p = plan("[domain:a.test]\nip4 = auto\nip4detect = interface:lo, https://ip.example\n"
+                        "ip6detect = command:/usr/local/bin/myip -6\niptimeout = 2\n");
+    ASSERT_EQ(p.records.size(), 1U);
+    EXPECT_EQ(p.records[0].placeholder, "ip4");
+    EXPECT_TRUE(log.lines.empty()) << log.all();
+}

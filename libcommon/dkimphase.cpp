@@ -42,6 +42,7 @@ struct Link {
     std::string mode;    // replace | add | remove
     std::uint32_t ttl = 600;
     std::string source;
+    std::string section; // the [domain:NAME], whose provider publishes the record
 };
 
 // Which domains link which [dkim:NAME] with op auto.
@@ -70,7 +71,8 @@ std::map<std::string, std::vector<Link>> links(const json::object& doc) {
             if (text(&s, "op") != "auto") {
                 continue;
             }
-            out[text(&s, "key")].push_back(Link{text(section, "name"), text(&s, "mode"), ttl, text(&s, "source")});
+            out[text(&s, "key")].push_back(
+                Link{text(section, "name"), text(&s, "mode"), ttl, text(&s, "source"), name});
         }
     }
     return out;
@@ -91,6 +93,7 @@ document::DesiredRecord keyRecord(const Link& link, const std::string& selector,
     r.scope = document::Scope{r.name, record::Type::TXT, {}, "v=DKIM1", {}};
     r.label = "DKIM";
     r.source = link.source;
+    r.section = link.section;
     return r;
 }
 
@@ -193,10 +196,16 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                 const json::object nextCopy = *found;
                 const json::object* next = &nextCopy;
                 const std::string location = text(keysOf, "keylocation", "/var/lib/rspamd/dkim");
-                const std::string deployed = location + "/" + text(keysOf, "keyname", "dkim.key");
+                const std::string conf = text(keysOf, "signingconfdestinationfile");
+                // With a signing configuration cdm writes, each key gets a file of its own and
+                // the configuration's one atomic rename switches selector and key together; one
+                // file overwritten in place would pair the old selector with the new key until
+                // the configuration follows (and rspamd re-reads a changed key file at once).
+                const std::string deployed =
+                    location + "/" + (conf.empty() ? text(keysOf, "keyname", "dkim.key") : text(next, "selector") + ".key");
                 fsutil::ensureDirectory(location, 0755);
                 keys::deploy(text(next, "key"), deployed, text(keysOf, "keyowner"));
-                if (const std::string conf = text(keysOf, "signingconfdestinationfile"); !conf.empty()) {
+                if (!conf.empty()) {
                     dkim::Entry entry;
                     entry.domain = domains.front().domain;
                     entry.selector = text(next, "selector");
@@ -213,7 +222,9 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                 events.push_back({"deployed", json::object{{"dkim", name},
                                                            {"selector", text(next, "selector")},
                                                            {"key", deployed}}});
-                m["current"] = *next;
+                json::object current = *next;
+                current["deployed"] = deployed;
+                m["current"] = std::move(current);
                 m.erase("next");
                 ++summary.deployed;
             }
@@ -254,6 +265,13 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                     events.push_back({"removed", json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
                     std::error_code ec;
                     std::filesystem::remove(text(&p, "key"), ec);
+                    // The deployed copy, unless the current key is deployed to the same file
+                    // (keyname, without a signing configuration).
+                    const std::string deployedOld = text(&p, "deployed");
+                    const auto* current = objectAt(m.if_contains("current"));
+                    if (!deployedOld.empty() && (current == nullptr || text(current, "deployed") != deployedOld)) {
+                        std::filesystem::remove(deployedOld, ec);
+                    }
                     m.erase("previous");
                 }
             }

@@ -370,9 +370,11 @@ usage: cdm-dkim generate --domain D [--algorithm rsa|ed25519|rsa+ed25519] --key-
     want=$(openssl pkey -in "$key" -pubout -outform DER | base64 -w0)
     jq -r '.records[0].data' "$d/prepared.json" | tr -d '" ' | grep -q "p=$want"
     jq '.records = []' "$d/prepared.json" | cdm-dkim phase --phase rollover --now 1700003600 > "$d/rolled.json"
-    cmp "$key" "$d/rspamd/dkim.key"
-    [ "$(stat -c %a "$d/rspamd/dkim.key")" = 600 ]
+    # a file of its own, named in the signing configuration with its selector
+    cmp "$key" "$d/rspamd/mail_1700000000.key"
+    [ "$(stat -c %a "$d/rspamd/mail_1700000000.key")" = 600 ]
     grep -q 'selector = "mail_1700000000";' "$d/conf/dkim_signing.conf"
+    grep -q "path = \"$d/rspamd/mail_1700000000.key\";" "$d/conf/dkim_signing.conf"
     run -0 jq -r '.material.dkim.mail.current.selector' "$d/rolled.json"
     assert_output "mail_1700000000"
 }

@@ -77,6 +77,8 @@ TEST_F(DkimPhase, AKeyFromPrepareToDeletion) {
     EXPECT_EQ(records[0].name, "mail_1700000000._domainkey.a.test.");
     EXPECT_EQ(records[1].name, "mail_1700000000._domainkey.b.test.");
     EXPECT_EQ(records[0].op, Op::Add) << "next stands beside current until cleanup";
+    EXPECT_EQ(records[0].section, "a.test") << "cdm-dns-apply publishes through that section's provider";
+    EXPECT_EQ(records[1].section, "b.test");
     EXPECT_THAT(*records[0].data, HasSubstr("v=DKIM1; k=rsa; p=MI"));
     const std::string firstKey = keyFile("next");
 
@@ -85,10 +87,14 @@ TEST_F(DkimPhase, AKeyFromPrepareToDeletion) {
 
     records = phase("rollover", t0 + 7200);
     EXPECT_EQ(last_.deployed, 1U);
-    EXPECT_EQ(slurp(dir_ + "/deploy/dkim.key"), slurp(firstKey));
-    EXPECT_EQ(modeOf(dir_ + "/deploy/dkim.key"), 0600U);
+    // Each key its own file, named by its selector: the configuration's one rename switches
+    // selector and key together (one file overwritten in place would not).
+    const std::string firstDeployed = dir_ + "/deploy/mail_1700000000.key";
+    EXPECT_EQ(slurp(firstDeployed), slurp(firstKey));
+    EXPECT_EQ(modeOf(firstDeployed), 0600U);
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/deploy/dkim.key")) << "keyname is for set-ups without a signing configuration";
     const std::string conf = slurp(dir_ + "/conf/dkim_signing.conf");
-    EXPECT_THAT(conf, HasSubstr("path = \"" + dir_ + "/deploy/dkim.key\";"));
+    EXPECT_THAT(conf, HasSubstr("path = \"" + firstDeployed + "\";"));
     EXPECT_THAT(conf, HasSubstr("selector = \"mail_1700000000\";"));
     EXPECT_EQ(selector("current"), "mail_1700000000");
     EXPECT_FALSE(material().contains("next"));
@@ -100,7 +106,8 @@ TEST_F(DkimPhase, AKeyFromPrepareToDeletion) {
     phase("rollover", t1 + 7200);
     EXPECT_EQ(selector("previous"), "mail_1700000000");
     EXPECT_EQ(selector("current"), "mail_1700086400");
-    EXPECT_THAT(slurp(dir_ + "/conf/dkim_signing.conf"), HasSubstr("mail_1700086400"));
+    EXPECT_THAT(slurp(dir_ + "/conf/dkim_signing.conf"), HasSubstr("path = \"" + dir_ + "/deploy/mail_1700086400.key\";"));
+    EXPECT_TRUE(std::filesystem::exists(firstDeployed)) << "the old key stays deployed until cleanup removes it";
 
     // Cleanup inside the grace period keeps the old selector published as it was.
     records = phase("cleanup", t1 + 7200 + 60);
@@ -129,6 +136,8 @@ TEST_F(DkimPhase, AKeyFromPrepareToDeletion) {
     ASSERT_EQ(old(records).size(), 1U);
     EXPECT_EQ(old(records)[0].op, Op::None);
     EXPECT_FALSE(std::filesystem::exists(firstKey));
+    EXPECT_FALSE(std::filesystem::exists(firstDeployed));
+    EXPECT_TRUE(std::filesystem::exists(dir_ + "/deploy/mail_1700086400.key"));
     EXPECT_FALSE(material().contains("previous"));
     EXPECT_EQ(selector("current"), "mail_1700086400");
 }
@@ -199,4 +208,26 @@ TEST(DkimPhaseDuration, Units) {
     EXPECT_EQ(cdm::dkimphase::parseDuration("3600", "grace"), 3600);
     EXPECT_THROW(cdm::dkimphase::parseDuration("soon", "grace"), cdm::Error);
     EXPECT_THROW(cdm::dkimphase::parseDuration("", "grace"), cdm::Error);
+}
+
+// Without a signing configuration the signer's own configuration names one file: keyname.
+TEST(DkimPhaseKeyname, WithoutASigningConfigurationTheKeyGoesToKeyname) {
+    const std::string dir = testing::TempDir() + "/dkimphase-keyname-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    auto doc = cdm::configdoc::run({{}, "[cdm]  statedir = " + dir + "/state  [dkim:mail]  keysize = 1024"
+                                        "  keylocation = " + dir + "/deploy  keyname = example.key"
+                                        "  grace = 0  revoked = 0  [domain:a.test]  dkim = auto:mail"})
+                   .document;
+    cdm::dkimphase::run(doc, "prepare", 1700000000);
+    cdm::dkimphase::run(doc, "rollover", 1700000001);
+    cdm::dkimphase::run(doc, "prepare", 1700000002);
+    cdm::dkimphase::run(doc, "rollover", 1700000003);
+    const auto& m = doc["material"].as_object()["dkim"].as_object()["mail"].as_object();
+    EXPECT_EQ(std::string(m.at("current").as_object().at("deployed").as_string()), dir + "/deploy/example.key");
+    EXPECT_EQ(slurp(dir + "/deploy/example.key"), slurp(std::string(m.at("current").as_object().at("key").as_string())));
+    cdm::dkimphase::run(doc, "cleanup", 1700000004);
+    cdm::dkimphase::run(doc, "cleanup", 1700000005);
+    EXPECT_FALSE(doc["material"].as_object()["dkim"].as_object()["mail"].as_object().contains("previous"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/deploy/example.key")) << "the current key's file is never removed";
+    std::filesystem::remove_all(dir);
 }

@@ -201,3 +201,21 @@ tb_webroot_stop() {
     tb_stop_pid "$pid"
     rm -f "$f"
 }
+
+# nginx (when the testbed runs it: TB_HAVE_NGINX=1): HTTPS on 127.0.0.1:TB_NGINX_PORT for
+# www.example.test and mail.example.test, from TB_NGINX_CERTS/<name>/{fullchain,privkey}.pem;
+# TB_NGINX_TEST_CMD and TB_NGINX_RELOAD_CMD test its configuration and reload it (plain words,
+# for cdm-reload's testcommand and reloadcommand). A suite that needs it sets TB_WITH_NGINX=yes
+# (and TB_NGINX_CERTS, to have it serve a cdm destination) before testbed_setup_file.
+
+# tb_nginx_cert NAME: the certificate nginx presents for NAME (SNI), in PEM; nothing when the
+# handshake fails.
+tb_nginx_cert() {
+    openssl s_client -connect "127.0.0.1:$TB_NGINX_PORT" -servername "$1" </dev/null 2>/dev/null |
+        openssl x509 2>/dev/null
+}
+
+# tb_nginx_serial NAME: the serial of that certificate (openssl's hex), or nothing.
+tb_nginx_serial() {
+    tb_nginx_cert "$1" | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+}

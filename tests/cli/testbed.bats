@@ -28,6 +28,17 @@ need_pebble() {
     command -v lego >/dev/null || skip "lego is not installed (scripts/setup installs it)"
 }
 
+# The nginx cases need nginx (Debian's nginx-light; scripts/setup installs it).
+need_nginx() {
+    [ "${TB_HAVE_NGINX:-0}" = 1 ] || skip "nginx is not installed (scripts/setup installs nginx-light)"
+}
+
+# serial_is NAME SERIAL: nginx presents the certificate with that serial for NAME.
+serial_is() { [ "$(tb_nginx_serial "$1")" = "$2" ]; }
+
+# The SHA-256 fingerprint of a PEM certificate on stdin.
+fingerprint() { openssl x509 -noout -fingerprint -sha256; }
+
 # lego as the testbed's gotchas require: pebble's HTTPS CA, DNS only through unbound on
 # loopback, no propagation check against the NS by name on port 53 (--dns.disable-cp).
 tb_lego() { # path lego-args...
@@ -389,14 +400,14 @@ EOF
     # shellcheck source=/dev/null # written by testbed start
     read -r base pids < <(. "$dir/env" &&
         echo "$TB_PORT_BASE $TB_NS_PID $TB_NS2_PID $TB_RESOLVER_PID ${TB_PDNS_PID:-} \
-            ${TB_PEBBLE_PID:-} ${TB_PEBBLE_EAB_PID:-}")
+            ${TB_PEBBLE_PID:-} ${TB_PEBBLE_EAB_PID:-} ${TB_NGINX_PID:-}")
     [ "$base" != "$TB_PORT_BASE" ] || fail "second testbed got the same ports ($base)"
     for p in $pids; do
         ! pid_gone "$p" || fail "pid $p is not running after start"
     done
     run "$TESTBED" status "$dir"
     assert_success
-    assert_equal "${#lines[@]}" $((3 + TB_HAVE_PDNS + 2 * TB_HAVE_PEBBLE))
+    assert_equal "${#lines[@]}" $((3 + TB_HAVE_PDNS + 2 * TB_HAVE_PEBBLE + TB_HAVE_NGINX))
 
     run "$TESTBED" stop "$dir"
     assert_success
@@ -426,6 +437,10 @@ EOF
     run env TB_WITH_PDNS=maybe "$TESTBED" start "$BATS_TEST_TMPDIR/pdns"
     assert_failure 64
     run env TB_WITH_PEBBLE=maybe "$TESTBED" start "$BATS_TEST_TMPDIR/pebble"
+    assert_failure 64
+    run env TB_WITH_NGINX=maybe "$TESTBED" start "$BATS_TEST_TMPDIR/nginx"
+    assert_failure 64
+    run env TB_NEGATIVE_TTL=1m "$TESTBED" start "$BATS_TEST_TMPDIR/negttl"
     assert_failure 64
 }
 
@@ -487,9 +502,9 @@ EOF
     assert_output --partial '"dnssec": true'
 }
 
-@test "TB_WITH_PDNS=no TB_WITH_PEBBLE=no start the DNS servers alone, and status counts three" {
+@test "TB_WITH_PDNS=no TB_WITH_PEBBLE=no TB_WITH_NGINX=no start the DNS servers alone, and status counts three" {
     local dir="$BATS_TEST_TMPDIR/nopdns"
-    run env -u TB_PORT_BASE TB_WITH_PDNS=no TB_WITH_PEBBLE=no "$TESTBED" start "$dir"
+    run env -u TB_PORT_BASE TB_WITH_PDNS=no TB_WITH_PEBBLE=no TB_WITH_NGINX=no "$TESTBED" start "$dir"
     assert_success
     run grep -c '^export TB_PDNS_' "$dir/env"
     assert_output 0
@@ -499,10 +514,119 @@ EOF
     assert_output 0
     run grep -x 'export TB_HAVE_PEBBLE=0' "$dir/env"
     assert_success
+    run grep -c '^export TB_NGINX_' "$dir/env"
+    assert_output 0
+    run grep -x 'export TB_HAVE_NGINX=0' "$dir/env"
+    assert_success
     run "$TESTBED" status "$dir"
     assert_success
     assert_equal "${#lines[@]}" 3
     run "$TESTBED" stop --clean "$dir"
     assert_success
     [ ! -e "$dir" ] || fail "stop --clean left $dir"
+}
+
+@test "nginx serves www and mail over HTTPS from throwaway certificates; its test and reload commands work" {
+    need_nginx
+    for v in TB_NGINX_PORT TB_NGINX_PID TB_NGINX_CERTS TB_NGINX_DIR TB_NGINX_TEST_CMD TB_NGINX_RELOAD_CMD; do
+        [ -n "${!v:-}" ] || fail "$v is not set"
+    done
+    assert_equal "$TB_NGINX_PORT" $((TB_PORT_BASE + 17))
+    assert_equal "$TB_NGINX_CERTS" "$TB_DIR/nginx/certs"
+    # What testbed wrote: regular files, a self-signed certificate per name, served for its name.
+    local n
+    for n in www.example.test mail.example.test; do
+        [ -f "$TB_NGINX_CERTS/$n/fullchain.pem" ] && [ ! -L "$TB_NGINX_CERTS/$n/fullchain.pem" ] ||
+            fail "$n/fullchain.pem is not a regular file"
+        [ -f "$TB_NGINX_CERTS/$n/privkey.pem" ] && [ ! -L "$TB_NGINX_CERTS/$n/privkey.pem" ] ||
+            fail "$n/privkey.pem is not a regular file"
+        run stat -c %a "$TB_NGINX_CERTS/$n/privkey.pem"
+        assert_output 600
+        run openssl x509 -in "$TB_NGINX_CERTS/$n/fullchain.pem" -noout -subject -ext subjectAltName
+        assert_line --regexp "^subject=CN ?= ?$n\$"
+        assert_line --partial "DNS:$n"
+        assert_equal "$(tb_nginx_cert "$n" | fingerprint)" "$(fingerprint <"$TB_NGINX_CERTS/$n/fullchain.pem")"
+        run curl -sS --max-time 5 --cacert "$TB_NGINX_CERTS/$n/fullchain.pem" \
+            --resolve "$n:$TB_NGINX_PORT:127.0.0.1" "https://$n:$TB_NGINX_PORT/"
+        assert_success
+        assert_output "$n"
+    done
+    # Listens on loopback only, on its one port; its pid file and logs are in TB_NGINX_DIR.
+    run sh -c "ss -Htln | awk '{ print \$4 }' | grep -E ':$TB_NGINX_PORT\$' | sort -u"
+    if [ "$TB_HAVE_V6" = 1 ]; then
+        assert_output "$(printf '%s\n' "127.0.0.1:$TB_NGINX_PORT" "[::1]:$TB_NGINX_PORT")"
+    else
+        assert_output "127.0.0.1:$TB_NGINX_PORT"
+    fi
+    assert_equal "$(<"$TB_NGINX_DIR/nginx.pid")" "$TB_NGINX_PID"
+    [ -s "$TB_NGINX_DIR/error.log" ] || fail "no error log in $TB_NGINX_DIR"
+    # The commands are plain words, run here without a shell as cdm-reload runs them.
+    [[ $TB_NGINX_TEST_CMD$TB_NGINX_RELOAD_CMD != *[\;\|\&\<\>\$\`\'\"]* ]] || fail "shell characters in the commands"
+    # shellcheck disable=SC2086 # words, as cdm-reload splits them
+    run $TB_NGINX_TEST_CMD
+    assert_success
+    assert_output ''
+
+    # A new certificate for mail, then reload: nginx serves it, the same master still runs.
+    local old new
+    old=$(tb_nginx_serial mail.example.test)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=mail.example.test \
+        -keyout "$TB_NGINX_CERTS/mail.example.test/privkey.pem.new" \
+        -out "$TB_NGINX_CERTS/mail.example.test/fullchain.pem.new" 2>/dev/null
+    mv "$TB_NGINX_CERTS/mail.example.test/privkey.pem.new" "$TB_NGINX_CERTS/mail.example.test/privkey.pem"
+    mv "$TB_NGINX_CERTS/mail.example.test/fullchain.pem.new" "$TB_NGINX_CERTS/mail.example.test/fullchain.pem"
+    assert_equal "$(tb_nginx_serial mail.example.test)" "$old"
+    # shellcheck disable=SC2086
+    run $TB_NGINX_RELOAD_CMD
+    assert_success
+    new=$(openssl x509 -in "$TB_NGINX_CERTS/mail.example.test/fullchain.pem" -noout -serial | cut -d= -f2)
+    tb_wait_for 10 serial_is mail.example.test "$new" ||
+        fail "nginx did not serve the new certificate within 10 s of the reload"
+    assert_equal "$(tb_nginx_serial www.example.test)" "$(openssl x509 -in "$TB_NGINX_CERTS/www.example.test/fullchain.pem" -noout -serial | cut -d= -f2)"
+    kill -0 "$TB_NGINX_PID"
+}
+
+@test "TB_NGINX_CERTS with certificates in place: nginx serves them untouched; TB_NEGATIVE_TTL sets the SOA minimum; stop stops nginx" {
+    need_nginx
+    local dir="$BATS_TEST_TMPDIR/tb" certs="$BATS_TEST_TMPDIR/dest" n
+    for n in www.example.test mail.example.test; do
+        mkdir -p "$certs/$n.gen"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=own $n" \
+            -keyout "$certs/$n.gen/privkey.pem" -out "$certs/$n.gen/fullchain.pem" 2>/dev/null
+        # As cdm deploys them: symbolic links.
+        mkdir -p "$certs/$n"
+        ln -s "../$n.gen/fullchain.pem" "$certs/$n/fullchain.pem"
+        ln -s "../$n.gen/privkey.pem" "$certs/$n/privkey.pem"
+    done
+    local before
+    before=$(find "$certs" -printf '%p %y %s %T@\n' | sort)
+    run env -u TB_PORT_BASE TB_WITH_PDNS=no TB_WITH_PEBBLE=no TB_WITH_NGINX=yes TB_NEGATIVE_TTL=2 \
+        TB_NGINX_CERTS="$certs" "$TESTBED" start "$dir"
+    assert_success
+    local port pid nsport
+    # shellcheck source=/dev/null # written by testbed start
+    read -r port pid nsport < <(. "$dir/env" && echo "$TB_NGINX_PORT $TB_NGINX_PID $TB_NS_PORT")
+    run grep -x "export TB_NGINX_CERTS='$certs'" "$dir/env"
+    assert_success
+    assert_equal "$(find "$certs" -printf '%p %y %s %T@\n' | sort)" "$before"
+    for n in www.example.test mail.example.test; do
+        run sh -c "openssl s_client -connect 127.0.0.1:$port -servername $n </dev/null 2>/dev/null | openssl x509 -noout -subject"
+        assert_output --regexp "^subject=CN ?= ?own $n\$"
+    done
+    run dig +short +norec @127.0.0.1 -p "$nsport" example.test SOA
+    assert_output --regexp ' 60 60 3600 2$'
+    run "$TESTBED" status "$dir"
+    assert_success
+    assert_line "nginx running pid $pid https://127.0.0.1:$port/"
+
+    run "$TESTBED" stop "$dir"
+    assert_success
+    pid_gone "$pid" || fail "nginx (pid $pid) still runs after stop"
+    run ss -Hltn "( sport = :$port )"
+    assert_output ''
+    # stop --clean removes what start made in DIR, and never the certificates it was given.
+    run "$TESTBED" stop --clean "$dir"
+    assert_success
+    [ ! -e "$dir" ] || fail "stop --clean left $dir"
+    assert_equal "$(find "$certs" -printf '%p %y %s %T@\n' | sort)" "$before"
 }

@@ -262,3 +262,21 @@ tree_of() {
     assert_output '20 mail.example.net.'
     assert_equal "$(driver_state '.runs[-1] | "\(.phase) \(.ok) \(.exit)"' "$S/state")" "update false 69"
 }
+
+@test "examples/Makefile: a broken configuration stops it before anything changes; a wait (75) is success for cron" {
+    local mk=(make -s -f "$CDM_SOURCE_DIR/examples/Makefile" CDM="$DRIVER")
+    dkim_config "$S/a.conf"
+    printf '[domain:x.example.test]\nip4 = 192.0.2.300\n' >"$S/bad.conf"
+    run -2 --separate-stderr "${mk[@]}" CONFIG="$S/a.conf $S/bad.conf"
+    [[ $stderr == *"cdm-config: $S/bad.conf:2: "* ]] || fail "$stderr"
+    [ ! -e "$S/state" ]
+    # The cron target: update, then the due phase (prepare).
+    run -0 --separate-stderr "${mk[@]}" CONFIG="$S/a.conf"
+    [[ $stderr == *"run phase: update"*"run phase: prepare"* ]] || fail "$stderr"
+    assert_equal "$(driver_state .cycle.next "$S/state")" rollover
+    # At once again: the rollover is not due yet, which is no failure.
+    run -0 --separate-stderr "${mk[@]}" CONFIG="$S/a.conf"
+    [[ $stderr == *"rollover is due in "* ]] || fail "$stderr"
+    run -0 "${mk[@]}" status CONFIG="$S/a.conf"
+    assert_output --partial "next: rollover, due in "
+}

@@ -1196,7 +1196,8 @@ void rolloverOne(Run& run, const Settings& s, std::optional<Material>& out) {
     } else {
         // Converge: a symlink or file lost after a crash is made again; nothing else changes.
         m.current->deployed = deploy(*m.current, s.destination, m.current->names);
-        document::report(run.doc, "cdm-cert", "deployed",
+        // "checked", not "deployed": no service needs a reload for it (cdm-reload).
+        document::report(run.doc, "cdm-cert", "checked",
                          json::object{{"cert", s.name},
                                       {"reason", "no next: current checked in place"},
                                       {"serial", m.current->serial},

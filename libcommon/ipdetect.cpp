@@ -4,22 +4,15 @@
 #include <arpa/inet.h>
 #include <array>
 #include <cctype>
-#include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <map>
 #include <memory>
 #include <netinet/in.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <thread>
 #include <tuple>
-#include <unistd.h>
 
+#include "libcommon/command.hpp"
 #include "libcommon/document.hpp"
 #include "libcommon/http.hpp"
 #include "libcommon/log.hpp"
@@ -74,255 +67,7 @@ std::string familyName(Family family) {
     return family == Family::V4 ? "IPv4" : "IPv6";
 }
 
-Location locationOf(std::string_view where) {
-    const auto colon = where.rfind(':');
-    if (colon != std::string_view::npos && colon + 1 < where.size() && where.size() - colon < 10 &&
-        where.find_first_not_of("0123456789", colon + 1) == std::string_view::npos) {
-        return Location{std::string(where.substr(0, colon)),
-                        static_cast<unsigned>(std::stoul(std::string(where.substr(colon + 1)))),
-                        {}};
-    }
-    if (where.empty() || where == "built-in") {
-        return {};
-    }
-    return Location{std::string(where), 0, {}};
-}
-
-// ------------------------------------------------------------------ running a command
-// A private stand-in for libcommon/command.hpp (splitWords, run), which another change
-// brings; this is to be replaced by it. Same rules: sh-like words without any expansion,
-// posix_spawnp (never /bin/sh), stdin /dev/null, its own process group, TERM at the deadline
-// and KILL 2 s later.
-
-std::vector<std::string> splitWords(std::string_view text, const Location& where) {
-    std::vector<std::string> words;
-    std::string word;
-    bool inWord = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == ' ' || c == '\t' || c == '\n') {
-            if (inWord) {
-                words.push_back(std::move(word));
-                word.clear();
-                inWord = false;
-            }
-            continue;
-        }
-        inWord = true;
-        if (c == '\'') {
-            const auto end = text.find('\'', i + 1);
-            if (end == std::string_view::npos) {
-                throw Error(Exit::Config, "unterminated ' in " + quoted(text), where);
-            }
-            word.append(text.substr(i + 1, end - i - 1));
-            i = end;
-        } else if (c == '"') {
-            std::size_t j = i + 1;
-            for (; j < text.size() && text[j] != '"'; ++j) {
-                if (text[j] == '\\' && j + 1 < text.size() &&
-                    (text[j + 1] == '"' || text[j + 1] == '\\')) {
-                    ++j;
-                }
-                word += text[j];
-            }
-            if (j >= text.size()) {
-                throw Error(Exit::Config, "unterminated \" in " + quoted(text), where);
-            }
-            i = j;
-        } else if (c == '\\') {
-            if (i + 1 >= text.size()) {
-                throw Error(Exit::Config, "trailing backslash in " + quoted(text), where);
-            }
-            word += text[++i];
-        } else {
-            word += c;
-        }
-    }
-    if (inWord) {
-        words.push_back(std::move(word));
-    }
-    return words;
-}
-
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) {
-            close(fd_);
-        }
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
-};
-
-struct FileActions {
-    posix_spawn_file_actions_t actions{};
-    FileActions() { posix_spawn_file_actions_init(&actions); }
-    ~FileActions() { posix_spawn_file_actions_destroy(&actions); }
-    FileActions(const FileActions&) = delete;
-    FileActions& operator=(const FileActions&) = delete;
-};
-
-struct SpawnAttr {
-    posix_spawnattr_t attr{};
-    SpawnAttr() { posix_spawnattr_init(&attr); }
-    ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
-    SpawnAttr(const SpawnAttr&) = delete;
-    SpawnAttr& operator=(const SpawnAttr&) = delete;
-};
-
-struct CommandResult {
-    int status = -1;
-    int signal = 0;
-    bool timedOut = false;
-    std::string out;
-    std::string err;
-
-    bool ok() const { return !timedOut && signal == 0 && status == 0; }
-    std::string describe(std::chrono::milliseconds timeout) const {
-        std::string how;
-        if (timedOut) {
-            how = "timed out after " + std::to_string(timeout.count()) + " ms, ";
-        }
-        if (signal != 0) {
-            const char* name = sigabbrev_np(signal);
-            return how + "killed by signal " + std::to_string(signal) +
-                   (name != nullptr ? " (" + std::string(name) + ")" : "");
-        }
-        return how + "exit status " + std::to_string(status);
-    }
-};
-
-CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-    constexpr std::size_t limit = 64U * 1024U;
-    std::array<int, 2> out{-1, -1};
-    std::array<int, 2> err{-1, -1};
-    if (pipe2(out.data(), O_CLOEXEC) != 0) {
-        throw Error(Exit::Software, std::string("unable to make a pipe: ") + std::strerror(errno));
-    }
-    Fd outRead(out[0]);
-    Fd outWrite(out[1]);
-    if (pipe2(err.data(), O_CLOEXEC) != 0) {
-        throw Error(Exit::Software, std::string("unable to make a pipe: ") + std::strerror(errno));
-    }
-    Fd errRead(err[0]);
-    Fd errWrite(err[1]);
-
-    FileActions fa;
-    posix_spawn_file_actions_addopen(&fa.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa.actions, outWrite.get(), STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa.actions, errWrite.get(), STDERR_FILENO);
-    SpawnAttr sa;
-    sigset_t none;
-    sigemptyset(&none);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (const int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) {
-        sigaddset(&defaults, s);
-    }
-    posix_spawnattr_setsigmask(&sa.attr, &none);
-    posix_spawnattr_setsigdefault(&sa.attr, &defaults);
-    posix_spawnattr_setpgroup(&sa.attr, 0);
-    posix_spawnattr_setflags(&sa.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                           POSIX_SPAWN_SETSIGDEF);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, args[0], &fa.actions, &sa.attr, args.data(), environ);
-    if (rc != 0) {
-        throw Error(Exit::Unavailable,
-                    "unable to run " + quoted(argv[0]) + ": " + std::strerror(rc));
-    }
-    outWrite.reset();
-    errWrite.reset();
-
-    CommandResult result;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    const auto left = [&] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-    };
-    int wstatus = 0;
-    bool exited = false;
-    std::array<char, 4096> buffer{};
-    // Read while it runs; a pipe that stays open after it exited (a daemon it left behind)
-    // does not keep us waiting.
-    while (!exited) {
-        const auto remaining = left();
-        if (remaining.count() <= 0) {
-            break;
-        }
-        std::array<pollfd, 2> fds{pollfd{outRead.get(), POLLIN, 0},
-                                  pollfd{errRead.get(), POLLIN, 0}};
-        const int wait = static_cast<int>(std::min<long long>(remaining.count(), 50));
-        const int n = poll(fds.data(), fds.size(), wait);
-        if (n < 0 && errno != EINTR) {
-            break;
-        }
-        for (std::size_t i = 0; i < fds.size() && n > 0; ++i) {
-            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
-                continue;
-            }
-            Fd& fd = i == 0 ? outRead : errRead;
-            std::string& sink = i == 0 ? result.out : result.err;
-            const ssize_t got = read(fd.get(), buffer.data(), buffer.size());
-            if (got <= 0) {
-                fd.reset();
-            } else if (sink.size() < limit) {
-                sink.append(buffer.data(),
-                            std::min(static_cast<std::size_t>(got), limit - sink.size()));
-            }
-        }
-        exited = waitpid(pid, &wstatus, WNOHANG) == pid;
-    }
-    // What it wrote just before it exited is still in the pipes.
-    for (Fd* fd : {&outRead, &errRead}) {
-        std::string& sink = fd == &outRead ? result.out : result.err;
-        pollfd p{fd->get(), POLLIN, 0};
-        while (exited && fd->get() >= 0 && poll(&p, 1, 0) > 0) {
-            const ssize_t got = read(fd->get(), buffer.data(), buffer.size());
-            if (got <= 0) {
-                break;
-            }
-            if (sink.size() < limit) {
-                sink.append(buffer.data(),
-                            std::min(static_cast<std::size_t>(got), limit - sink.size()));
-            }
-        }
-    }
-    if (!exited) {
-        result.timedOut = true;
-        kill(-pid, SIGTERM);
-        const auto killAt = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-        while (!(exited = waitpid(pid, &wstatus, WNOHANG) == pid) &&
-               std::chrono::steady_clock::now() < killAt) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        if (!exited) {
-            kill(-pid, SIGKILL);
-            while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-            }
-        }
-    }
-    if (WIFEXITED(wstatus)) {
-        result.status = WEXITSTATUS(wstatus);
-    } else if (WIFSIGNALED(wstatus)) {
-        result.signal = WTERMSIG(wstatus);
-    }
-    return result;
-}
+Location locationOf(std::string_view where) { return document::locationOf(std::string(where)); }
 
 // ------------------------------------------------------------------ address classes
 
@@ -488,7 +233,7 @@ Source parseSource(std::string_view text, const Location& where) {
     }
     if (startsWith("command:")) {
         s.kind = Source::Kind::Command;
-        s.argv = splitWords(t.substr(8), where);
+        s.argv = command::splitWords(t.substr(8), where);
         if (s.argv.empty() || s.argv.front().empty()) {
             throw Error(Exit::Config, "source " + quoted(t) + " names no program", where);
         }
@@ -649,17 +394,18 @@ std::string ask(Family family, const Source& source, const Options& options) {
         return *address;
     }
     case Source::Kind::Command: {
-        CommandResult result;
+        command::Result result;
         try {
-            result = runCommand(source.argv, options.commandTimeout);
+            command::Options run;
+            run.timeout = options.commandTimeout;
+            result = command::run(source.argv, run);
         } catch (const Error& e) {
             throw Error(e.code(), who + e.message());
         }
         if (!result.ok()) {
             const std::string first = result.err.substr(0, result.err.find('\n'));
             const std::string_view line = trim(first);
-            throw Error(Exit::Unavailable, who + result.describe(options.commandTimeout) +
-                                               (line.empty() ? "" : ": " + shown(line)));
+            throw Error(Exit::Unavailable, who + result.describe() + (line.empty() ? "" : ": " + shown(line)));
         }
         const std::string first = result.out.substr(0, result.out.find('\n'));
         return parsed(first, "first line");

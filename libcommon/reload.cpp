@@ -592,6 +592,48 @@ std::vector<Service> services(const json::object& doc, const std::vector<std::st
     return out;
 }
 
+namespace {
+
+std::string textOf(const json::object& e, std::string_view key) {
+    const auto* v = e.if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// The material sections a report entry of cdm-cert or cdm-dkim is about, as (kind, name).
+std::vector<std::pair<std::string, std::string>> sectionsNamedBy(const json::object& e) {
+    const auto field = [&](std::string_view key) { return textOf(e, key); };
+    std::vector<std::pair<std::string, std::string>> about;
+    if (field("program") == "cdm-cert") {
+        if (!field("cert").empty()) {
+            about.emplace_back("cert", field("cert"));
+        } else if (field("event") == "dhparam" || field("event") == "failed") {
+            // dhparam entries name their section in "name"; a failed one may also use "dhparam".
+            const std::string name = !field("dhparam").empty() ? field("dhparam") : field("name");
+            if (!name.empty()) {
+                about.emplace_back("dhparam", name);
+            }
+        }
+    } else if (field("program") == "cdm-dkim") {
+        const std::string name = !field("dkim").empty() ? field("dkim") : field("name");
+        if (!name.empty()) {
+            about.emplace_back("dkim", name);
+        }
+    }
+    return about;
+}
+
+bool isDeployment(const json::object& e) {
+    const std::string event = textOf(e, "event");
+    return event == "deployed" || (event == "dhparam" && textOf(e, "action") == "deployed");
+}
+
+bool isFailure(const json::object& e) {
+    const std::string event = textOf(e, "event");
+    return event == "failed" || (event == "dhparam" && textOf(e, "action") == "failed");
+}
+
+} // namespace
+
 Decision decide(const Service& service, const json::array& report, bool all) {
     std::vector<std::string> deployed;
     std::vector<std::string> failed;
@@ -606,44 +648,14 @@ Decision decide(const Service& service, const json::array& report, bool all) {
         if (e == nullptr) {
             continue;
         }
-        const auto field = [&](std::string_view key) -> std::string {
-            const auto* v = e->if_contains(key);
-            return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-        };
-        const std::string program = field("program");
-        const std::string event = field("event");
-        // Which sections the entry is about, by kind.
-        std::vector<std::pair<std::string, std::string>> about;
-        if (program == "cdm-cert") {
-            if (!field("cert").empty()) {
-                about.emplace_back("cert", field("cert"));
-            } else if (event == "dhparam" || event == "failed") {
-                // dhparam entries name their section in "name"; a failed one may also use
-                // "dhparam".
-                const std::string name =
-                    !field("dhparam").empty() ? field("dhparam") : field("name");
-                if (!name.empty()) {
-                    about.emplace_back("dhparam", name);
-                }
-            }
-        } else if (program == "cdm-dkim") {
-            const std::string name = !field("dkim").empty() ? field("dkim") : field("name");
-            if (!name.empty()) {
-                about.emplace_back("dkim", name);
-            }
-        }
-        for (const auto& [kind, name] : about) {
+        for (const auto& [kind, name] : sectionsNamedBy(*e)) {
             if (!waitsFor(kind, name)) {
                 continue;
             }
             const std::string id = kind + ":" + name;
-            const bool isDeployed = (event == "deployed" && kind != "dhparam") ||
-                                    (event == "dhparam" && field("action") == "deployed");
-            const bool isFailed =
-                event == "failed" || (event == "dhparam" && field("action") == "failed");
-            if (isFailed) {
+            if (isFailure(*e)) {
                 addUnique(failed, id);
-            } else if (isDeployed) {
+            } else if (isDeployment(*e)) {
                 addUnique(deployed, id);
             }
         }
@@ -816,6 +828,28 @@ Result run(Request request) {
     }
     std::vector<std::string> testFailed;
     std::vector<std::string> notReloaded;
+    if (request.only.empty()) {
+        // Material deployed that no service waits for stays unused until something reloads
+        // the service holding the old one in memory; cleanup then removes the old records.
+        for (const auto& entry : report) {
+            const auto* e = objectAt(&entry);
+            if (e == nullptr || !isDeployment(*e)) {
+                continue;
+            }
+            for (const auto& [kind, name] : sectionsNamedBy(*e)) {
+                const bool served = std::any_of(list.begin(), list.end(), [&](const Service& s) {
+                    const auto& w = kind == "cert" ? s.waits.cert : kind == "dkim" ? s.waits.dkim : s.waits.dhparam;
+                    return std::find(w.begin(), w.end(), name) != w.end();
+                });
+                if (!served) {
+                    log::warn("[" + kind + ":" + name + "] was deployed, but no [service] section waits for it: " +
+                              "reload what uses it before cleanup removes the old records (or add a [service] with " +
+                              kind + " = " + name + ")");
+                    document::report(doc, "cdm-reload", "unserved", {{kind, name}});
+                }
+            }
+        }
+    }
     for (const Service& s : list) {
         const Decision d = decide(s, report, request.all);
         json::object fields{{"service", s.name}, {"handler", toString(s.handler)}};

@@ -118,7 +118,7 @@ EOF
 
 deployed='{"program":"cdm-cert","event":"deployed","cert":"main"}'
 
-reload_report() { jq -c '.report[] | select(.program == "cdm-reload")' <<<"$output"; }
+reload_report() { jq -c '.report[] | select(.program == "cdm-reload" and .service)' <<<"$output"; }
 
 @test "--help, --version and usage errors" {
     run --separate-stderr -0 cdm-reload --help

@@ -11,6 +11,7 @@
 
 #include "libcommon/configdoc.hpp"
 #include "libcommon/reload.hpp"
+#include "test_util.hpp"
 
 namespace json = boost::json;
 using cdm::Error;
@@ -480,4 +481,31 @@ TEST(ReloadApply, AnEmptyPidFileMeansNotRunning) {
     EXPECT_EQ(o.event, "failed");
     EXPECT_THAT(o.reason, HasSubstr("pid file '" + dir +
                                     "/empty.pid' is empty; no startcommand or unit to start it"));
+}
+
+// Material deployed that no service waits for is named: the old one stays in some server's
+// memory until that server is reloaded, and cleanup is about to remove the old records.
+TEST(ReloadRun, DeployedMaterialThatNoServiceWaitsForIsWarnedAbout) {
+    const std::string dir = tempDir("unserved");
+    const json::object doc = documentOf(std::string(baseConfig) +
+                                        "[service:web]  handler = command  domain = a.test  depends = cert  "
+                                        "testcommand = none  reloadcommand = touch " + dir + "/web  ");
+    json::object withReport = doc;
+    withReport["report"] = json::array{entry("cdm-cert", "deployed", {{"cert", "main"}}),
+                                       entry("cdm-cert", "deployed", {{"cert", "other"}}),
+                                       entry("cdm-dkim", "deployed", {{"dkim", "mail"}, {"selector", "s1"}})};
+    cdm::test::LogCapture log;
+    const auto result = cdm::reload::run({withReport, {}, false, false});
+    EXPECT_FALSE(result.failure);
+    std::vector<std::string> unserved;
+    for (const auto& e : result.document.at("report").as_array()) {
+        if (e.at("event") == "unserved") {
+            const auto& o = e.as_object();
+            unserved.push_back(o.contains("cert") ? "cert:" + std::string(o.at("cert").as_string())
+                                                  : "dkim:" + std::string(o.at("dkim").as_string()));
+        }
+    }
+    EXPECT_THAT(unserved, ElementsAre("cert:other", "dkim:mail")) << "web waits for cert:main only";
+    EXPECT_THAT(log.all(), HasSubstr("[cert:other] was deployed, but no [service] section waits for it"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/web"));
 }

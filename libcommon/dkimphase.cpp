@@ -162,9 +162,14 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         const std::int64_t grace = parseDuration(text(keysOf, "grace", "88h"), where + " grace");
         const std::int64_t revoked = parseDuration(text(keysOf, "revoked", "24h"), where + " revoked");
 
+        const std::int64_t rotate = parseDuration(text(keysOf, "rotate", "0"), where + " rotate");
         if (phase == "prepare") {
             const auto* next = objectAt(m.if_contains("next"));
-            if (next == nullptr || !std::filesystem::exists(text(next, "key"))) {
+            const auto* current = objectAt(m.if_contains("current"));
+            // With `rotate`, a current key younger than that is kept: prepare has nothing to
+            // stage for this section, and the cycle need not run for it.
+            const bool young = rotate > 0 && current != nullptr && now < number(current, "created") + rotate;
+            if ((next == nullptr || !std::filesystem::exists(text(next, "key"))) && !young) {
                 // A crash after the key was written leaves `next` unset: a rerun makes
                 // another selector and the stray key file stays in the state directory.
                 dkim::GenerateRequest request;

@@ -231,3 +231,27 @@ TEST(DkimPhaseKeyname, WithoutASigningConfigurationTheKeyGoesToKeyname) {
     EXPECT_TRUE(std::filesystem::exists(dir + "/deploy/example.key")) << "the current key's file is never removed";
     std::filesystem::remove_all(dir);
 }
+
+// rotate: a current key younger than that stays; prepare stages nothing for the section.
+TEST(DkimPhaseRotate, AYoungKeyIsKept) {
+    const std::string dir = testing::TempDir() + "/dkimphase-rotate-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    auto doc = cdm::configdoc::run({{}, "[cdm]  statedir = " + dir + "/state  [dkim:mail]  keysize = 1024"
+                                        "  keylocation = " + dir + "/deploy  rotate = 30d"
+                                        "  signingconfdestinationfile = " + dir + "/signing.conf"
+                                        "  [domain:a.test]  dkim = auto:mail"})
+                   .document;
+    const std::time_t t0 = 1700000000;
+    cdm::dkimphase::run(doc, "prepare", t0);
+    cdm::dkimphase::run(doc, "rollover", t0 + 10);
+    const auto material = [&]() -> const json::object& {
+        return doc["material"].as_object()["dkim"].as_object()["mail"].as_object();
+    };
+    EXPECT_EQ(cdm::dkimphase::run(doc, "prepare", t0 + 29 * 86400).generated, 0U);
+    EXPECT_FALSE(material().contains("next")) << "29 days old: kept";
+    EXPECT_EQ(cdm::dkimphase::run(doc, "prepare", t0 + 30 * 86400).generated, 1U);
+    EXPECT_TRUE(material().contains("next")) << "30 days old: replaced";
+    std::filesystem::remove_all(dir);
+    doc["config"].as_object()["dkim"].as_object()["mail"].as_object()["keys"].as_object()["rotate"] = "soon";
+    EXPECT_THROW(cdm::dkimphase::run(doc, "prepare", t0), cdm::Error);
+}

@@ -207,6 +207,29 @@ bool hasNextMaterial(const json::object& doc) {
     return false;
 }
 
+// What is staged as `next`, one line per section ("cert web 0a1b..."), sorted: a prepare
+// that staged something else than the state held must have its records verified again.
+std::vector<std::string> stagedOf(const json::object* material) {
+    std::vector<std::string> out;
+    if (material == nullptr) {
+        return out;
+    }
+    for (const char* kind : {"cert", "dkim", "dhparam"}) {
+        if (const auto* sections = objectAt(*material, kind)) {
+            for (const auto& section : *sections) {
+                const auto* m = objectAt(&section.value());
+                const auto* next = m != nullptr ? objectAt(*m, "next") : nullptr;
+                if (next != nullptr) {
+                    out.push_back(std::string(kind) + " " + std::string(section.key()) + " " +
+                                  json::serialize(*next));
+                }
+            }
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 // The earliest time a cleanup run has DKIM work again: a retired selector's grace period
 // ends (it is then revoked), or a revoked one's revocation period ends (it is then removed).
 struct Pending {
@@ -266,6 +289,7 @@ struct Verdict {
     std::int64_t maxTtl = 0;
     std::int64_t negativeTtl = 0;
     bool changed = false;
+    bool dnsOk = true; // every zone applied and verified (whatever else failed)
 };
 
 Verdict judge(const json::object& doc, Phase phase, const std::optional<Failed>& failed) {
@@ -298,6 +322,7 @@ Verdict judge(const json::object& doc, Phase phase, const std::optional<Failed>&
             const std::string zone = text(entry->if_contains("zone"));
             v.zones.push_back(zone);
             if (entry->if_contains("error") != nullptr) {
+                v.dnsOk = false;
                 v.missing.push_back("zone " + zone + ": " + text(entry->if_contains("error")));
                 v.hard = v.hard || integer(entry->if_contains("exit")) != 75;
                 continue;
@@ -309,6 +334,7 @@ Verdict judge(const json::object& doc, Phase phase, const std::optional<Failed>&
             const auto* verify = objectAt(*entry, "verify");
             if (verify == nullptr) {
                 if (records) {
+                    v.dnsOk = false;
                     v.missing.push_back("zone " + zone +
                                         " not verified: cdm-dns-apply ran without --verify");
                     v.hard = true;
@@ -319,6 +345,7 @@ Verdict judge(const json::object& doc, Phase phase, const std::optional<Failed>&
             v.negativeTtl = std::max(v.negativeTtl, integer(verify->if_contains("negative_ttl")));
             const auto* ok = verify->if_contains("ok");
             if (!(ok != nullptr && ok->is_bool() && ok->as_bool())) {
+                v.dnsOk = false;
                 std::string problems;
                 if (const auto* p = verify->if_contains("problems");
                     p != nullptr && p->is_array()) {
@@ -332,6 +359,7 @@ Verdict judge(const json::object& doc, Phase phase, const std::optional<Failed>&
         }
     }
     if (records && !applied && phase != Phase::Rollover) {
+        v.dnsOk = false;
         v.missing.emplace_back("records not applied: no cdm-dns-apply report in the document");
         v.hard = true;
     }
@@ -561,6 +589,16 @@ std::string missingFor(const json::object& state, Phase phase, std::time_t now) 
             return "the last cycle's cleanup is due first (" +
                    (due.wait > 0 ? "at " + utcTime(due.due) : std::string("now")) + ")";
         }
+        if (due.phase == Phase::Rollover) {
+            // A rollover that deployed and did not complete (a reload failed): a service may
+            // still serve what its records vouch for; a new prepare would replace them.
+            const auto* run = lastRun(state, Phase::Rollover, atOf(state, "prepare"));
+            const auto* ok = run != nullptr ? run->if_contains("ok") : nullptr;
+            if (ok != nullptr && ok->is_bool() && !ok->as_bool()) {
+                return "the rollover at " + utcTime(integer(run->if_contains("at"))) +
+                       " did not complete: run it again first";
+            }
+        }
         return {};
     case Phase::Rollover:
         if (due.phase == Phase::Prepare) {
@@ -673,11 +711,12 @@ CommitResult commit(json::object& state, json::object& doc, const Settings& sett
     result.phase = *phase;
     const std::string name(toString(*phase));
 
+    const std::vector<std::string> stagedBefore = stagedOf(objectAt(state, "material"));
     // What is on disk now, whatever else went wrong: a staged certificate is never lost.
     if (const auto* material = objectAt(doc, "material")) {
         state["material"] = *material;
     }
-    const Verdict verdict = judge(doc, *phase, failed);
+    Verdict verdict = judge(doc, *phase, failed);
     result.missing = verdict.missing;
     result.complete = verdict.missing.empty();
     result.exit = failed ? failed->exit : verdict.hard ? 69 : result.complete ? 0 : 75;
@@ -686,16 +725,42 @@ CommitResult commit(json::object& state, json::object& doc, const Settings& sett
     const Phase before = cyclePhase(state);
     if (*phase == Phase::Update) {
         state["update"] = json::object{{"at", t}, {"ok", result.complete}};
-        if (result.complete) {
+        // The policy is what the zones now announce once DNS took the update, even when
+        // something else failed (an address not detected): else a dropped MX would be kept
+        // in the policy, its time moving on, for as long as that failure lasts.
+        if (result.complete || verdict.dnsOk) {
             if (const auto* s = objectAt(doc, "state");
                 s != nullptr && objectAt(*s, "mtasts") != nullptr) {
                 state["mtasts"] = *objectAt(*s, "mtasts");
             }
         }
+    } else if (!result.complete && *phase == Phase::Prepare) {
+        // Records published or material staged that were not verified: a rollover due from an
+        // earlier prepare must not deploy them. The largest TTLs seen are kept for the wait
+        // the next complete prepare starts (a TTL lowered in between must not shorten it).
+        const bool newStaged = stagedOf(objectAt(doc, "material")) != stagedBefore;
+        if (before == Phase::Rollover && (verdict.changed || newStaged)) {
+            state.erase("prepare");
+            cycleOf(state)["next"] = "prepare";
+            cycleOf(state)["due"] = 0;
+            cycleOf(state)["why"] = "the prepare at " + utcTime(t) +
+                                    " published or staged what was not verified yet";
+        }
+        json::object pending = objectAt(state, "pending_ttl") != nullptr ? *objectAt(state, "pending_ttl")
+                                                                        : json::object{};
+        pending["max_ttl"] = std::max(integer(pending.if_contains("max_ttl")), verdict.maxTtl);
+        pending["negative_ttl"] = std::max(integer(pending.if_contains("negative_ttl")), verdict.negativeTtl);
+        state["pending_ttl"] = std::move(pending);
     } else if (result.complete && *phase == Phase::Prepare) {
         const bool hasNext = hasNextMaterial(doc);
         const auto* kept = objectAt(state, "prepare");
-        if (hasNext && before == Phase::Rollover && !verdict.changed && kept != nullptr &&
+        const bool sameStaged = stagedOf(objectAt(doc, "material")) == stagedBefore;
+        if (const auto* pending = objectAt(state, "pending_ttl")) {
+            verdict.maxTtl = std::max(verdict.maxTtl, integer(pending->if_contains("max_ttl")));
+            verdict.negativeTtl = std::max(verdict.negativeTtl, integer(pending->if_contains("negative_ttl")));
+        }
+        state.erase("pending_ttl");
+        if (hasNext && before == Phase::Rollover && !verdict.changed && sameStaged && kept != nullptr &&
             integer(kept->if_contains("verified_at")) != 0) {
             // Nothing new was published: the records served since the earlier verification are
             // the ones rollover needs, so the wait keeps its start.

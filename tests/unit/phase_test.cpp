@@ -614,3 +614,67 @@ TEST(PhaseVerbs, EveryVerbReachesItsHandler) {
 }
 
 } // namespace
+
+// Review R1: a prepare between prepare and rollover that publishes or stages something and is
+// not verified must not leave the earlier rollover due: that rollover would deploy material
+// whose records no server was seen to serve.
+TEST_F(PhaseMachine, AnUnverifiedRePrepareTakesTheRolloverBack) {
+    prepared(t0);
+    auto doc = run(Phase::Prepare, t0 + 100);
+    material(doc, "cert", "web", "next", json::object{{"serial", "0b"}, {"not_after", t0 + 7776000}});
+    applied(doc, false, 900, 300, true);
+    const auto r = commit(doc, t0 + 100);
+    EXPECT_FALSE(r.complete);
+    EXPECT_EQ(nextPhase(), "prepare") << "rollover no longer due";
+    EXPECT_THAT(phase::missingFor(state_, Phase::Rollover, t0 + 700), HasSubstr("not prepared"));
+    EXPECT_EQ(state_.at("material").at("cert").at("web").at("next").at("serial"), "0b")
+        << "the staged certificate is kept";
+    // The next complete prepare waits for the largest TTL any of them saw (900 s), even though
+    // its own zones now say 60.
+    auto again = run(Phase::Prepare, t0 + 200);
+    material(again, "cert", "web", "next", json::object{{"serial", "0b"}, {"not_after", t0 + 7776000}});
+    applied(again, true, 60, 30, false);
+    ASSERT_TRUE(commit(again, t0 + 200).complete);
+    EXPECT_EQ(nextPhase(), "rollover");
+    EXPECT_EQ(due(), t0 + 200 + 900 + 60);
+}
+
+TEST_F(PhaseMachine, ACompleteRePrepareWithOtherMaterialRestartsTheWait) {
+    prepared(t0);
+    auto doc = run(Phase::Prepare, t0 + 100);
+    material(doc, "cert", "web", "next", json::object{{"serial", "0c"}, {"not_after", t0 + 7776000}});
+    applied(doc, true, 600, 300, false); // records already there: "changed" says nothing
+    ASSERT_TRUE(commit(doc, t0 + 100).complete);
+    EXPECT_EQ(due(), t0 + 100 + 600 + 60) << "another certificate was staged: its wait starts now";
+}
+
+// Review R2: after a rollover that deployed and failed (a reload), prepare must wait: a new
+// prepare would replace the records of what the unreloaded service still serves.
+TEST_F(PhaseMachine, PrepareWaitsForAnIncompleteRollover) {
+    prepared(t0);
+    auto roll = run(Phase::Rollover, t0 + 660);
+    cdm::document::report(roll, "cdm-reload", "failed", {{"service", "nginx"}});
+    ASSERT_FALSE(commit(roll, t0 + 660).complete);
+    EXPECT_THAT(phase::missingFor(state_, Phase::Prepare, t0 + 700),
+                HasSubstr("the rollover at 2027-01-15T08:11:00Z did not complete: run it again first"));
+    EXPECT_EQ(codeOf([&] { run(Phase::Prepare, t0 + 700); }), Exit::TempFail);
+    auto again = run(Phase::Rollover, t0 + 700);
+    ASSERT_TRUE(commit(again, t0 + 700).complete);
+    EXPECT_EQ(nextPhase(), "cleanup");
+}
+
+// Review A4: the MTA-STS state follows what DNS took, also when something else in the update
+// failed (an address not detected), so a dropped MX is not kept for as long as that lasts.
+TEST_F(PhaseMachine, MtaStsStateIsStoredWhenDnsTookTheUpdate) {
+    auto doc = run(Phase::Update, t0);
+    applied(doc, true);
+    doc["state"] = json::object{{"mtasts", json::object{{"example.test.", json::object{{"id", "abc"}}}}}};
+    cdm::document::report(doc, "cdm-ip", "failed", {{"family", "ip6"}, {"name", "example.test."}});
+    EXPECT_FALSE(commit(doc, t0).complete);
+    EXPECT_EQ(state_.at("mtasts").at("example.test.").at("id"), "abc");
+    auto unverified = run(Phase::Update, t0 + 10);
+    applied(unverified, false);
+    unverified["state"] = json::object{{"mtasts", json::object{{"example.test.", json::object{{"id", "def"}}}}}};
+    EXPECT_FALSE(commit(unverified, t0 + 10).complete);
+    EXPECT_EQ(state_.at("mtasts").at("example.test.").at("id"), "abc") << "not served everywhere: not stored";
+}

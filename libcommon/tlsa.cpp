@@ -414,16 +414,27 @@ std::size_t addRecords(json::object& doc) {
                     log::warn(r.source + ": no material for cert:" + cert + " yet, no TLSA record for " + r.name);
                     continue;
                 }
-                for (const char* which : {"current", "next", "standby"}) {
+                // `previous` is there only until cdm-cert's cleanup retires it, or while a
+                // rollover has not completed: its records stay until then, since a service
+                // may still present it.
+                for (const char* which : {"current", "next", "standby", "previous"}) {
                     const json::object* item = objectAt(m->if_contains(which));
                     if (item == nullptr) {
                         continue;
                     }
                     const std::string mpath = "material.cert." + cert + "." + which;
-                    // The standby key has no certificate: its key is all it publishes.
-                    const auto source = std::string_view(which) == "standby"
-                                            ? keySourceOf(*item, mpath)
-                                            : sourceOf(*item, mpath);
+                    std::optional<Source> source;
+                    try {
+                        // The standby key has no certificate: its key is all it publishes.
+                        source = std::string_view(which) == "standby" ? keySourceOf(*item, mpath)
+                                                                      : sourceOf(*item, mpath);
+                    } catch (const Error& e) {
+                        if (std::string_view(which) != "previous") {
+                            throw;
+                        }
+                        log::warn(mpath + ": " + e.message() + "; its TLSA record is not kept");
+                        continue;
+                    }
                     if (source->chain.empty() &&
                         (params.selector == Selector::Cert || params.usage == Usage::PkixTa ||
                          params.usage == Usage::DaneTa)) {

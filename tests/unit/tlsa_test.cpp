@@ -250,3 +250,35 @@ TEST(TlsaPipe, StandbyKeyPublishesItsSpkiRecordsOnly) {
     }
     std::filesystem::remove_all(pattern);
 }
+
+// A previous certificate's record stays while it is in the material (until cdm-cert's cleanup
+// retires it, or while a rollover has not completed); one whose file is gone is skipped.
+TEST(TlsaPipe, PreviousKeepsItsRecordUntilCleanupRetiresIt) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "cdm-tlsa-prev-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    const std::string oldKey = pattern + "/old.pem";
+    shellOut("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '" + oldKey + "' 2>/dev/null");
+    const std::string expected =
+        shellOut("openssl pkey -in '" + oldKey + "' -pubout -outform DER | openssl dgst -sha256 -r").substr(0, 64);
+    ASSERT_EQ(expected.size(), 64U);
+    boost::json::object doc = cdm::document::parse(R"({"cdm": 1, "records": [],
+      "config": {"domain": {"www.example.test": {"keys": {}, "certs": ["web"],
+        "tlsa": [{"mode": "replace", "op": "auto", "owner": "_443._tcp.www.example.test.",
+                  "proto": "tcp", "port": "443", "usage": 3, "selector": 1, "matching": 1,
+                  "scope": {"name": "_443._tcp.www.example.test.", "type": "TLSA"}, "source": "a.conf:9"}]}}},
+      "material": {"cert": {"web": {"current": {"fullchain": "F"}, "previous": {"key": "K"}}}}})",
+                                                   "<test>");
+    auto& m = doc["material"].as_object()["cert"].as_object()["web"].as_object();
+    m["current"].as_object()["fullchain"] = dir + "fullchain.pem";
+    m["previous"].as_object()["key"] = oldKey;
+    EXPECT_EQ(cdm::tlsa::addRecords(doc), 2U);
+    auto records = cdm::document::records(doc, "<test>");
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(*records[0].data, std::string("3 1 1 ") + vectors[2].hex);
+    EXPECT_EQ(*records[1].data, "3 1 1 " + expected) << "the previous certificate's key";
+
+    std::filesystem::remove(oldKey);
+    doc["records"] = boost::json::array{};
+    EXPECT_EQ(cdm::tlsa::addRecords(doc), 1U) << "a previous whose file is gone publishes nothing";
+    std::filesystem::remove_all(pattern);
+}

@@ -1529,8 +1529,12 @@ int runPhase(const po::variables_map& vm, const cli::Common&) {
     cli::requireOneOf("phase", phase, {"prepare", "rollover", "cleanup", "update"});
     const std::time_t now = vm.count("now") != 0U ? static_cast<std::time_t>(vm["now"].as<long long>())
                                                   : std::time(nullptr);
-    dkimphase::run(doc, phase, now);
+    const auto summary = dkimphase::run(doc, phase, now);
+    // Written also after a failure: it records what the other sections did.
     cli::writeOut(document::serialize(doc));
+    if (summary.failure) {
+        throw *summary.failure;
+    }
     return 0;
 }
 

@@ -29,17 +29,11 @@ std::string text(const json::object* o, const char* key, const std::string& fall
     return v != nullptr && v->is_string() ? std::string(v->as_string()) : fallback;
 }
 
-// The keys of a resolved section of the document's config.
-const json::object* sectionKeys(const json::object& doc, const char* type, const std::string& name) {
-    const auto* config = objectAt(doc.if_contains("config"));
-    const auto* sections = config != nullptr ? objectAt(config->if_contains(type)) : nullptr;
-    const auto* section = sections != nullptr ? objectAt(sections->if_contains(name)) : nullptr;
-    return section != nullptr ? objectAt(section->if_contains("keys")) : nullptr;
-}
+using document::sectionKeys;
 
 struct Link {
-    std::string domain;  // absolute
-    std::string mode;    // replace | add | remove
+    std::string domain; // absolute
+    std::string mode;   // replace | add | remove
     std::uint32_t ttl = 600;
     std::string source;
     std::string section; // the [domain:NAME], whose provider publishes the record
@@ -78,8 +72,8 @@ std::map<std::string, std::vector<Link>> links(const json::object& doc) {
     return out;
 }
 
-document::DesiredRecord keyRecord(const Link& link, const std::string& selector, const std::string& data,
-                                  document::Op op) {
+document::DesiredRecord keyRecord(const Link& link, const std::string& selector,
+                                  const std::string& data, document::Op op) {
     document::DesiredRecord r;
     r.name = dkim::owner(selector, link.domain);
     r.type = record::Type::TXT;
@@ -131,8 +125,10 @@ std::int64_t parseDuration(const std::string& value, const std::string& what) {
             break;
         }
     }
-    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
-        throw Error(Exit::Config, what + " '" + value + "' is not a duration such as 3600, 30m, 88h or 4d");
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+        throw Error(Exit::Config,
+                    what + " '" + value + "' is not a duration such as 3600, 30m, 88h or 4d");
     }
     return std::stoll(digits) * unit;
 }
@@ -142,7 +138,8 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
     if (phase != "prepare" && phase != "rollover" && phase != "cleanup") {
         return summary;
     }
-    const std::string statedir = text(sectionKeys(doc, "cdm", "DEFAULT"), "statedir", "/var/lib/cdm");
+    const std::string statedir =
+        text(sectionKeys(doc, "cdm", "DEFAULT"), "statedir", "/var/lib/cdm");
     std::vector<json::object> added;
     // Per-section events for the programs after this one (cdm-reload reloads what a deployed
     // key serves; cdm-phase records what changed), in the order they happened.
@@ -157,128 +154,170 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         if (keysOf == nullptr) {
             continue; // cdm-config warned: no such [dkim:NAME]
         }
-        json::object& m = document::material(doc, "dkim", name);
-        const std::string where = "[dkim:" + name + "]";
-        const std::int64_t grace = parseDuration(text(keysOf, "grace", "88h"), where + " grace");
-        const std::int64_t revoked = parseDuration(text(keysOf, "revoked", "24h"), where + " revoked");
+        // Each section stands alone: one that fails keeps its material as it was (a rerun
+        // does its step again) and the others go on; the caller writes the document, then
+        // exits with the first failure.
+        const json::object saved = document::material(doc, "dkim", name);
+        const std::size_t addedBefore = added.size();
+        const std::size_t recordsBefore = summary.records;
+        const std::size_t eventsBefore = events.size();
+        try {
+            json::object& m = document::material(doc, "dkim", name);
+            const std::string where = "[dkim:" + name + "]";
+            const std::int64_t grace =
+                parseDuration(text(keysOf, "grace", "88h"), where + " grace");
+            const std::int64_t revoked =
+                parseDuration(text(keysOf, "revoked", "24h"), where + " revoked");
 
-        const std::int64_t rotate = parseDuration(text(keysOf, "rotate", "0"), where + " rotate");
-        if (phase == "prepare") {
-            const auto* next = objectAt(m.if_contains("next"));
-            const auto* current = objectAt(m.if_contains("current"));
-            // With `rotate`, a current key younger than that is kept: prepare has nothing to
-            // stage for this section, and the cycle need not run for it.
-            const bool young = rotate > 0 && current != nullptr && now < number(current, "created") + rotate;
-            if ((next == nullptr || !std::filesystem::exists(text(next, "key"))) && !young) {
-                // A crash after the key was written leaves `next` unset: a rerun makes
-                // another selector and the stray key file stays in the state directory.
-                dkim::GenerateRequest request;
-                request.domain = domains.front().domain;
-                const std::string algorithm = text(keysOf, "algorithm", "rsa");
-                const auto type = dkim::keyTypeFromString(algorithm);
-                if (!type) {
-                    throw Error(Exit::Config, where + " algorithm '" + algorithm + "' is not rsa or ed25519");
-                }
-                request.algorithms = {*type};
-                request.bits = static_cast<unsigned>(std::stoul(text(keysOf, "keysize", "2048")));
-                request.selector.keyBaseName = text(keysOf, "keybasename", "key");
-                request.selector.now = now;
-                const std::string selector = dkim::selectors(request.selector, 1).front();
-                request.selector.fixed = {selector};
-                request.keyPaths = {statedir + "/modules/dkim/" + name + "/" + selector + ".key"};
-                const auto entry = dkim::generate(request).front();
-                m["next"] = json::object{{"selector", selector},
-                                         {"key", entry.keyPath},
-                                         {"record", entry.record.toText()},
-                                         {"created", static_cast<std::int64_t>(now)}};
-                ++summary.generated;
-                events.push_back({"generated", json::object{{"dkim", name}, {"selector", selector}}});
-            }
-        }
-        if (phase == "rollover") {
-            if (const auto* found = objectAt(m.if_contains("next"))) {
-                // A copy: inserting "previous" into `m` below may move its members.
-                const json::object nextCopy = *found;
-                const json::object* next = &nextCopy;
-                const std::string location = text(keysOf, "keylocation", "/var/lib/rspamd/dkim");
-                const std::string conf = text(keysOf, "signingconfdestinationfile");
-                // With a signing configuration cdm writes, each key gets a file of its own and
-                // the configuration's one atomic rename switches selector and key together; one
-                // file overwritten in place would pair the old selector with the new key until
-                // the configuration follows (and rspamd re-reads a changed key file at once).
-                const std::string deployed =
-                    location + "/" + (conf.empty() ? text(keysOf, "keyname", "dkim.key") : text(next, "selector") + ".key");
-                fsutil::ensureDirectory(location, 0755);
-                keys::deploy(text(next, "key"), deployed, text(keysOf, "keyowner"));
-                if (!conf.empty()) {
-                    dkim::Entry entry;
-                    entry.domain = domains.front().domain;
-                    entry.selector = text(next, "selector");
-                    entry.keyPath = deployed;
-                    entry.record = dkim::parseKeyRecord(text(next, "record"));
-                    fsutil::ensureDirectory(std::filesystem::path(conf).parent_path().string(), 0755);
-                    fsutil::writeFileAtomic(conf, dkim::render({entry}, dkim::Format::Rspamd, 0, "rollover"), 0644);
-                }
-                if (const auto* current = objectAt(m.if_contains("current"))) {
-                    json::object previous = *current;
-                    previous["retired"] = static_cast<std::int64_t>(now);
-                    m["previous"] = std::move(previous);
-                }
-                events.push_back({"deployed", json::object{{"dkim", name},
-                                                           {"selector", text(next, "selector")},
-                                                           {"key", deployed}}});
-                json::object current = *next;
-                current["deployed"] = deployed;
-                m["current"] = std::move(current);
-                m.erase("next");
-                ++summary.deployed;
-            }
-        }
-
-        // The records this phase wants for every linking domain.
-        for (const auto& link : domains) {
-            for (const char* which : {"current", "next"}) {
-                if (const auto* k = objectAt(m.if_contains(which))) {
-                    add(keyRecord(link, text(k, "selector"), text(k, "record"), document::Op::Add));
-                }
-            }
-            const auto* previous = objectAt(m.if_contains("previous"));
-            if (previous == nullptr) {
-                continue;
-            }
-            const std::string selector = text(previous, "selector");
-            const std::int64_t retired = number(previous, "retired");
-            const std::int64_t revokedAt = number(previous, "revoked");
-            if (phase != "cleanup" || now < retired + grace) {
-                add(keyRecord(link, selector, revokedAt != 0 ? "v=DKIM1; p=" : text(previous, "record"),
-                              revokedAt != 0 ? document::Op::Replace : document::Op::Add));
-            } else if (revokedAt == 0 || now < revokedAt + revoked) {
-                add(keyRecord(link, selector, "v=DKIM1; p=", document::Op::Replace));
-            } else {
-                add(keyRecord(link, selector, "", document::Op::None));
-            }
-        }
-        if (phase == "cleanup") {
-            if (auto* previous = m.if_contains("previous"); previous != nullptr && previous->is_object()) {
-                auto& p = previous->as_object();
-                const std::int64_t retired = number(&p, "retired");
-                const std::int64_t revokedAt = number(&p, "revoked");
-                if (now >= retired + grace && revokedAt == 0) {
-                    p["revoked"] = static_cast<std::int64_t>(now);
-                    events.push_back({"revoked", json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
-                } else if (revokedAt != 0 && now >= revokedAt + revoked) {
-                    events.push_back({"removed", json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
-                    std::error_code ec;
-                    std::filesystem::remove(text(&p, "key"), ec);
-                    // The deployed copy, unless the current key is deployed to the same file
-                    // (keyname, without a signing configuration).
-                    const std::string deployedOld = text(&p, "deployed");
-                    const auto* current = objectAt(m.if_contains("current"));
-                    if (!deployedOld.empty() && (current == nullptr || text(current, "deployed") != deployedOld)) {
-                        std::filesystem::remove(deployedOld, ec);
+            const std::int64_t rotate =
+                parseDuration(text(keysOf, "rotate", "0"), where + " rotate");
+            if (phase == "prepare") {
+                const auto* next = objectAt(m.if_contains("next"));
+                const auto* current = objectAt(m.if_contains("current"));
+                // With `rotate`, a current key younger than that is kept: prepare has nothing to
+                // stage for this section, and the cycle need not run for it.
+                const bool young =
+                    rotate > 0 && current != nullptr && now < number(current, "created") + rotate;
+                if ((next == nullptr || !std::filesystem::exists(text(next, "key"))) && !young) {
+                    // A crash after the key was written leaves `next` unset: a rerun makes
+                    // another selector and the stray key file stays in the state directory.
+                    dkim::GenerateRequest request;
+                    request.domain = domains.front().domain;
+                    const std::string algorithm = text(keysOf, "algorithm", "rsa");
+                    const auto type = dkim::keyTypeFromString(algorithm);
+                    if (!type) {
+                        throw Error(Exit::Config,
+                                    where + " algorithm '" + algorithm + "' is not rsa or ed25519");
                     }
-                    m.erase("previous");
+                    request.algorithms = {*type};
+                    request.bits =
+                        static_cast<unsigned>(std::stoul(text(keysOf, "keysize", "2048")));
+                    request.selector.keyBaseName = text(keysOf, "keybasename", "key");
+                    request.selector.now = now;
+                    const std::string selector = dkim::selectors(request.selector, 1).front();
+                    request.selector.fixed = {selector};
+                    request.keyPaths = {statedir + "/modules/dkim/" + name + "/" + selector +
+                                        ".key"};
+                    const auto entry = dkim::generate(request).front();
+                    m["next"] = json::object{{"selector", selector},
+                                             {"key", entry.keyPath},
+                                             {"record", entry.record.toText()},
+                                             {"created", static_cast<std::int64_t>(now)}};
+                    ++summary.generated;
+                    events.push_back(
+                        {"generated", json::object{{"dkim", name}, {"selector", selector}}});
                 }
+            }
+            if (phase == "rollover") {
+                if (const auto* found = objectAt(m.if_contains("next"))) {
+                    // A copy: inserting "previous" into `m` below may move its members.
+                    const json::object nextCopy = *found;
+                    const json::object* next = &nextCopy;
+                    const std::string location =
+                        text(keysOf, "keylocation", "/var/lib/rspamd/dkim");
+                    const std::string conf = text(keysOf, "signingconfdestinationfile");
+                    // With a signing configuration cdm writes, each key gets a file of its own and
+                    // the configuration's one atomic rename switches selector and key together; one
+                    // file overwritten in place would pair the old selector with the new key until
+                    // the configuration follows (and rspamd re-reads a changed key file at once).
+                    const std::string deployed = location + "/" +
+                                                 (conf.empty() ? text(keysOf, "keyname", "dkim.key")
+                                                               : text(next, "selector") + ".key");
+                    fsutil::ensureDirectory(location, 0755);
+                    keys::deploy(text(next, "key"), deployed, text(keysOf, "keyowner"));
+                    if (!conf.empty()) {
+                        dkim::Entry entry;
+                        entry.domain = domains.front().domain;
+                        entry.selector = text(next, "selector");
+                        entry.keyPath = deployed;
+                        entry.record = dkim::parseKeyRecord(text(next, "record"));
+                        fsutil::ensureDirectory(std::filesystem::path(conf).parent_path().string(),
+                                                0755);
+                        fsutil::writeFileAtomic(
+                            conf, dkim::render({entry}, dkim::Format::Rspamd, 0, "rollover"), 0644);
+                    }
+                    if (const auto* current = objectAt(m.if_contains("current"))) {
+                        json::object previous = *current;
+                        previous["retired"] = static_cast<std::int64_t>(now);
+                        m["previous"] = std::move(previous);
+                    }
+                    events.push_back({"deployed", json::object{{"dkim", name},
+                                                               {"selector", text(next, "selector")},
+                                                               {"key", deployed}}});
+                    json::object current = *next;
+                    current["deployed"] = deployed;
+                    m["current"] = std::move(current);
+                    m.erase("next");
+                    ++summary.deployed;
+                }
+            }
+
+            // The records this phase wants for every linking domain.
+            for (const auto& link : domains) {
+                for (const char* which : {"current", "next"}) {
+                    if (const auto* k = objectAt(m.if_contains(which))) {
+                        add(keyRecord(link, text(k, "selector"), text(k, "record"),
+                                      document::Op::Add));
+                    }
+                }
+                const auto* previous = objectAt(m.if_contains("previous"));
+                if (previous == nullptr) {
+                    continue;
+                }
+                const std::string selector = text(previous, "selector");
+                const std::int64_t retired = number(previous, "retired");
+                const std::int64_t revokedAt = number(previous, "revoked");
+                if (phase != "cleanup" || now < retired + grace) {
+                    add(keyRecord(link, selector,
+                                  revokedAt != 0 ? "v=DKIM1; p=" : text(previous, "record"),
+                                  revokedAt != 0 ? document::Op::Replace : document::Op::Add));
+                } else if (revokedAt == 0 || now < revokedAt + revoked) {
+                    add(keyRecord(link, selector, "v=DKIM1; p=", document::Op::Replace));
+                } else {
+                    add(keyRecord(link, selector, "", document::Op::None));
+                }
+            }
+            if (phase == "cleanup") {
+                if (auto* previous = m.if_contains("previous");
+                    previous != nullptr && previous->is_object()) {
+                    auto& p = previous->as_object();
+                    const std::int64_t retired = number(&p, "retired");
+                    const std::int64_t revokedAt = number(&p, "revoked");
+                    if (now >= retired + grace && revokedAt == 0) {
+                        p["revoked"] = static_cast<std::int64_t>(now);
+                        events.push_back(
+                            {"revoked",
+                             json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
+                    } else if (revokedAt != 0 && now >= revokedAt + revoked) {
+                        events.push_back(
+                            {"removed",
+                             json::object{{"dkim", name}, {"selector", text(&p, "selector")}}});
+                        std::error_code ec;
+                        std::filesystem::remove(text(&p, "key"), ec);
+                        // The deployed copy, unless the current key is deployed to the same file
+                        // (keyname, without a signing configuration).
+                        const std::string deployedOld = text(&p, "deployed");
+                        const auto* current = objectAt(m.if_contains("current"));
+                        if (!deployedOld.empty() &&
+                            (current == nullptr || text(current, "deployed") != deployedOld)) {
+                            std::filesystem::remove(deployedOld, ec);
+                        }
+                        m.erase("previous");
+                    }
+                }
+            }
+        } catch (const Error& e) {
+            document::material(doc, "dkim", name) = saved;
+            added.resize(addedBefore);
+            summary.records = recordsBefore;
+            events.resize(eventsBefore);
+            log::error("[dkim:" + name + "] " +
+                       (e.where().empty() ? "" : e.where().toString() + ": ") + e.message());
+            events.push_back({"failed", json::object{{"dkim", name},
+                                                     {"error", e.message()},
+                                                     {"exit", static_cast<int>(e.code())}}});
+            if (!summary.failure) {
+                summary.failure = e;
             }
         }
     }
@@ -288,7 +327,9 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
         document::report(doc, "cdm-dkim", event, std::move(fields));
     }
     document::report(doc, "cdm-dkim", phase,
-                     {{"generated", summary.generated}, {"deployed", summary.deployed}, {"records", summary.records}});
+                     {{"generated", summary.generated},
+                      {"deployed", summary.deployed},
+                      {"records", summary.records}});
     return summary;
 }
 

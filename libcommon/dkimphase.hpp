@@ -2,9 +2,12 @@
 
 #include <cstdint>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include <boost/json.hpp>
+
+#include "libcommon/error.hpp"
 
 // The DKIM part of the three phases, on the pipeline document (DESIGN.md, cdm-json(5)):
 // - prepare: a new key and selector per [dkim:NAME] that a domain links with `auto`, under
@@ -24,12 +27,16 @@ namespace cdm::dkimphase {
 struct Summary {
     std::size_t generated = 0;
     std::size_t deployed = 0;
-    std::size_t records = 0; // records added to the document
+    std::size_t records = 0;      // records added to the document
+    std::optional<Error> failure; // the first section that failed
 };
 
 // Run `phase` ("prepare", "rollover", "cleanup"; anything else does nothing) at time `now`.
-// Throws Error(Exit::Config) for a bad [dkim:NAME] value, Error(Exit::CantCreat/IoErr/NoPerm)
-// when a key or configuration cannot be written, Error(Exit::DataErr) for bad material.
+// Each section stands alone: one that fails (Error(Exit::Config) for a bad [dkim:NAME] value,
+// Error(Exit::CantCreat/IoErr/NoPerm) when a key or configuration cannot be written,
+// Error(Exit::DataErr) for bad material) keeps its material and records as they were, is
+// reported "failed" and logged, and the others go on; `failure` holds the first such error,
+// for the caller to exit with after writing the document.
 Summary run(boost::json::object& document, const std::string& phase, std::time_t now);
 
 // "88h", "4d", "30m", "3600" (seconds) -> seconds; throws Error(Exit::Config) naming `what`.

@@ -253,5 +253,46 @@ TEST(DkimPhaseRotate, AYoungKeyIsKept) {
     EXPECT_TRUE(material().contains("next")) << "30 days old: replaced";
     std::filesystem::remove_all(dir);
     doc["config"].as_object()["dkim"].as_object()["mail"].as_object()["keys"].as_object()["rotate"] = "soon";
-    EXPECT_THROW(cdm::dkimphase::run(doc, "prepare", t0), cdm::Error);
+    const auto failed = cdm::dkimphase::run(doc, "prepare", t0);
+    ASSERT_TRUE(failed.failure);
+    EXPECT_EQ(failed.failure->code(), cdm::Exit::Config);
+    EXPECT_THAT(failed.failure->message(), HasSubstr("[dkim:mail] rotate 'soon' is not a duration"));
+}
+
+// A section that fails keeps its material and records as they were, is reported, and the
+// others go on; the caller writes the document and exits with the failure.
+TEST(DkimPhaseFailure, OneSectionFailsTheOthersGoOn) {
+    const std::string dir = testing::TempDir() + "/dkimphase-fail-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    // b's key location is a file: its rollover cannot deploy there.
+    std::ofstream(dir + "/notadir") << "x";
+    auto doc = cdm::configdoc::run({{}, "[cdm]  statedir = " + dir + "/state"
+                                        "  [dkim:a]  keysize = 1024  keylocation = " + dir + "/a"
+                                        "  signingconfdestinationfile = " + dir + "/a.conf"
+                                        "  [dkim:b]  keysize = 1024  keylocation = " + dir + "/notadir"
+                                        "  signingconfdestinationfile = " + dir + "/b.conf"
+                                        "  [domain:a.test]  dkim = auto:a  [domain:b.test]  dkim = auto:b"})
+                   .document;
+    ASSERT_FALSE(cdm::dkimphase::run(doc, "prepare", 1700000000).failure);
+    doc["records"] = json::array{};
+    const auto r = cdm::dkimphase::run(doc, "rollover", 1700000100);
+    ASSERT_TRUE(r.failure);
+    const auto& material = doc["material"].as_object()["dkim"].as_object();
+    EXPECT_TRUE(material.at("a").as_object().contains("current")) << "a rolled over";
+    EXPECT_TRUE(material.at("b").as_object().contains("next")) << "b kept its next, for a rerun";
+    EXPECT_FALSE(material.at("b").as_object().contains("current"));
+    std::vector<std::string> events;
+    for (const auto& e : doc["report"].as_array()) {
+        const auto& o = e.as_object();
+        if (o.at("program") == "cdm-dkim" && o.contains("dkim")) {
+            events.push_back(std::string(o.at("event").as_string()) + " " + std::string(o.at("dkim").as_string()));
+        }
+    }
+    EXPECT_THAT(events, testing::Contains("deployed a"));
+    EXPECT_THAT(events, testing::Contains("failed b"));
+    for (const auto& rec : cdm::document::records(doc, "<test>")) {
+        EXPECT_THAT(rec.name, testing::EndsWith("a.test.")) << "no record of the failed section";
+    }
+    std::filesystem::remove_all(dir);
 }

@@ -20,6 +20,7 @@
 #include "libcommon/fsutil.hpp"
 #include "libcommon/keys.hpp"
 #include "libcommon/log.hpp"
+#include "libcommon/timefmt.hpp"
 
 namespace cdm::certphase {
 
@@ -60,11 +61,7 @@ std::string trim(const std::string& s) {
 using document::locationOf;
 
 std::string utc(std::time_t t) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buffer;
+    return timefmt::utcTime(t);
 }
 
 std::string hex(const unsigned char* data, std::size_t size) {

@@ -1,7 +1,6 @@
 #include "libcommon/mtasts.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <filesystem>
 
@@ -11,6 +10,7 @@
 #include "libcommon/fsutil.hpp"
 #include "libcommon/log.hpp"
 #include "libcommon/record.hpp"
+#include "libcommon/timefmt.hpp"
 
 namespace cdm::mtasts {
 
@@ -79,15 +79,6 @@ std::int64_t integerAt(const json::object& o, std::string_view key, const std::s
         bad(path + "." + std::string(key), "missing or not an integer");
     }
     return v->is_int64() ? v->as_int64() : static_cast<std::int64_t>(v->as_uint64());
-}
-
-std::string utcTime(std::int64_t t) {
-    const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    std::array<char, 32> buf{};
-    std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf.data();
 }
 
 json::array hostsJson(const std::vector<std::string>& hosts) {
@@ -356,7 +347,8 @@ std::vector<Outcome> run(json::object& doc, const json::value* previous, std::ti
         for (const auto& r : p.merged.state.retained) {
             retained.push_back(json::object{{"mx", r.mx}, {"until", r.until}});
             log::info("MTA-STS " + domain + ": keep mx " + r.mx + " in the policy until " +
-                      utcTime(r.until) + " (senders may cache the previous policy until then)");
+                      timefmt::utcTime(r.until) +
+                      " (senders may cache the previous policy until then)");
         }
         states[domain] = toJson(p.merged.state);
         reports.push_back({{"domain", domain},

@@ -16,6 +16,7 @@
 #include "libcommon/fsutil.hpp"
 #include "libcommon/log.hpp"
 #include "libcommon/mtasts.hpp"
+#include "libcommon/timefmt.hpp"
 
 namespace cdm::phase {
 
@@ -470,12 +471,7 @@ std::string statePath(const Settings& settings) {
 }
 
 std::string utcTime(std::int64_t unixTime) {
-    const auto t = static_cast<std::time_t>(unixTime);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::array<char, 32> buffer{};
-    std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buffer.data();
+    return timefmt::utcTime(unixTime);
 }
 
 json::object emptyState() {

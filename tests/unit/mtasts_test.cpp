@@ -219,7 +219,11 @@ TEST_F(MtastsRun, AnMxChangeKeepsTheOldMxInThePolicyFileAndChangesTheId) {
     mtasts::run(first, nullptr, t0);
     const json::value previous = first.at("state").at("mtasts");
     auto second = doc("new.a.test:10");
+    cdm::test::LogCapture log;
     const auto out = mtasts::run(second, &previous, t0 + 100);
+    // t0 + 100 + a week, in UTC (libcommon/timefmt.hpp).
+    EXPECT_THAT(log.all(), HasSubstr("keep mx old.a.test in the policy until "
+                                     "2027-01-22T08:01:40Z"));
     EXPECT_TRUE(out.at(0).written);
     EXPECT_EQ(hosts(out.at(0).retained), (std::vector<std::string>{"old.a.test"}));
     EXPECT_EQ(slurp(policy_), "version: STSv1\r\nmode: enforce\r\nmx: new.a.test\r\nmx: "

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "libcommon/command.hpp"
+#include "libcommon/config.hpp"
 #include "libcommon/document.hpp"
 #include "libcommon/http.hpp"
 #include "libcommon/log.hpp"
@@ -66,8 +67,6 @@ std::string shown(std::string_view answer) {
 std::string familyName(Family family) {
     return family == Family::V4 ? "IPv4" : "IPv6";
 }
-
-Location locationOf(std::string_view where) { return document::locationOf(std::string(where)); }
 
 // ------------------------------------------------------------------ address classes
 
@@ -248,16 +247,8 @@ Source parseSource(std::string_view text, const Location& where) {
 
 std::vector<Source> parseSources(std::string_view list, const Location& where) {
     std::vector<Source> out;
-    std::size_t start = 0;
-    while (start <= list.size()) {
-        auto end = list.find(',', start);
-        if (end == std::string_view::npos) {
-            end = list.size();
-        }
-        if (const auto item = trim(list.substr(start, end - start)); !item.empty()) {
-            out.push_back(parseSource(item, where));
-        }
-        start = end + 1;
+    for (const auto& item : config::listItems(list)) {
+        out.push_back(parseSource(item, where));
     }
     if (out.empty()) {
         throw Error(Exit::Config, "no source in " + quoted(list), where);
@@ -266,10 +257,11 @@ std::vector<Source> parseSources(std::string_view list, const Location& where) {
 }
 
 std::vector<Source> defaultSources(Family family) {
-    // The original's hosts (dnsuptools.py), asked over https first: a plain-http answer can
-    // be changed by anyone on the path, and it becomes a DNS record.
+    // The original's hosts (dnsuptools.py), over https only: a plain-http answer can be
+    // changed by anyone on the path, and it becomes a DNS record. An http source is asked only
+    // when the configuration or the command line names one.
     const std::string host = family == Family::V4 ? "ipv4.icanhazip.com" : "ipv6.icanhazip.com";
-    return {parseSource("https://" + host), parseSource("http://" + host)};
+    return {parseSource("https://" + host)};
 }
 
 std::chrono::seconds parseTimeout(std::string_view text, const Location& where) {
@@ -468,44 +460,22 @@ struct Need {
     }
 };
 
-const json::object* sectionOf(const json::object& doc, const std::string& name) {
-    const auto* config = doc.if_contains("config");
-    const auto* domains = config != nullptr && config->is_object()
-                              ? config->get_object().if_contains("domain")
-                              : nullptr;
-    if (domains == nullptr || !domains->is_object()) {
-        return nullptr;
-    }
-    for (const std::string& n : {name, std::string("DEFAULT")}) {
-        if (n.empty()) {
-            continue;
-        }
-        if (const auto* s = domains->get_object().if_contains(n); s != nullptr && s->is_object()) {
-            return &s->get_object();
-        }
-    }
-    return nullptr;
+// The [domain:NAME] section whose keys apply to a record: its own, else [domain] (DEFAULT),
+// whose keys cdm-config has already resolved into every named section.
+std::string sectionFor(const json::object& doc, const std::string& name) {
+    const bool own = !name.empty() && document::sectionKeys(doc, "domain", name) != nullptr;
+    return own ? name : "DEFAULT";
 }
 
-// A key of a config section and where it was set; nullopt when unset.
-std::optional<std::pair<std::string, Location>> keyOf(const json::object* section,
+// A key of that section and where it was set; nullopt when unset.
+std::optional<std::pair<std::string, Location>> keyOf(const json::object& doc,
+                                                      const std::string& section,
                                                       std::string_view key) {
-    if (section == nullptr) {
+    auto value = document::sectionKey(doc, "domain", section, key);
+    if (!value) {
         return std::nullopt;
     }
-    const auto* keys = section->if_contains("keys");
-    const auto* value =
-        keys != nullptr && keys->is_object() ? keys->get_object().if_contains(key) : nullptr;
-    if (value == nullptr || !value->is_string()) {
-        return std::nullopt;
-    }
-    Location where;
-    if (const auto* w = section->if_contains("where"); w != nullptr && w->is_object()) {
-        if (const auto* at = w->get_object().if_contains(key); at != nullptr && at->is_string()) {
-            where = locationOf(at->get_string());
-        }
-    }
-    return std::pair{std::string(value->get_string()), where};
+    return std::pair{std::move(*value), document::keyLocation(doc, "domain", section, key)};
 }
 
 } // namespace
@@ -571,21 +541,21 @@ Result fill(json::object doc, const Request& request) {
         if (r.data) {
             continue; // filled already (a second cdm-ip in the pipe)
         }
-        const json::object* section = sectionOf(doc, r.section);
+        const std::string section = sectionFor(doc, r.section);
         Need need;
         need.family = *family;
         const auto& given = *family == Family::V4 ? request.ip4Sources : request.ip6Sources;
         if (given) {
             need.sources = *given;
         } else if (const auto list =
-                       keyOf(section, *family == Family::V4 ? "ip4detect" : "ip6detect")) {
+                       keyOf(doc, section, *family == Family::V4 ? "ip4detect" : "ip6detect")) {
             need.sources = parseSources(list->first, list->second);
         } else {
             need.sources = defaultSources(*family);
         }
         if (request.timeout) {
             need.timeout = *request.timeout;
-        } else if (const auto t = keyOf(section, "iptimeout")) {
+        } else if (const auto t = keyOf(doc, section, "iptimeout")) {
             need.timeout = parseTimeout(t->first, t->second);
         }
         const std::string key = need.key();

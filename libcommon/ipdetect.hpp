@@ -23,7 +23,8 @@
 //                                addresses over unique local ones
 //   command:PROGRAM ARG...      run without a shell; the first line of its stdout
 // The list is the [domain:NAME] key ip4detect / ip6detect (inherited from [domain] and
-// [DEFAULT]), else defaultSources(). The original asked plain-http icanhazip.com only.
+// [DEFAULT]), else defaultSources(). The original asked plain-http icanhazip.com only; cdm
+// asks plain http only when a configured or given source says http://.
 
 namespace cdm::ipdetect {
 
@@ -58,7 +59,8 @@ Source parseSource(std::string_view text, const Location& where = {});
 // A comma-separated list of sources (empty items are skipped). Throws as parseSource(), and
 // Error(Exit::Config) for a list without any source.
 std::vector<Source> parseSources(std::string_view list, const Location& where = {});
-// https://ipv4.icanhazip.com, http://ipv4.icanhazip.com (ipv6. for V6).
+// https://ipv4.icanhazip.com (https://ipv6.icanhazip.com for V6): https only, never a
+// plain-http fallback.
 std::vector<Source> defaultSources(Family family);
 
 // The seconds of an `iptimeout` value: a whole number from 1 to 300. Throws

@@ -140,12 +140,16 @@ TEST(IpDetectSource, CommaListSkipsEmptyItems) {
     EXPECT_EQ(codeOf([] { ip::parseSources(" , "); }), Exit::Config);
 }
 
-TEST(IpDetectSource, DefaultsAreTheOriginalsHostsHttpsFirst) {
-    const auto v4 = ip::defaultSources(Family::V4);
-    ASSERT_EQ(v4.size(), 2U);
-    EXPECT_EQ(v4[0].text, "https://ipv4.icanhazip.com");
-    EXPECT_EQ(v4[1].text, "http://ipv4.icanhazip.com");
-    EXPECT_EQ(ip::defaultSources(Family::V6)[0].text, "https://ipv6.icanhazip.com");
+TEST(IpDetectSource, DefaultsAreTheOriginalsHostsOverHttpsOnly) {
+    // A plain-http answer can be rewritten on the path and becomes a DNS record: no http
+    // fallback unless the configuration names one.
+    for (const auto& [family, url] : {std::pair{Family::V4, "https://ipv4.icanhazip.com"},
+                                      std::pair{Family::V6, "https://ipv6.icanhazip.com"}}) {
+        const auto sources = ip::defaultSources(family);
+        ASSERT_EQ(sources.size(), 1U) << url;
+        EXPECT_EQ(sources[0].text, url);
+        EXPECT_EQ(sources[0].kind, ip::Source::Kind::Url);
+    }
 }
 
 TEST(IpDetectSource, Timeout) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "libcommon/config.hpp"
 #include "libcommon/dkimphase.hpp"
 #include "libcommon/document.hpp"
 #include "libcommon/log.hpp"
@@ -37,42 +38,10 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(begin, end - begin + 1));
 }
 
-std::vector<std::string> commaList(std::string_view text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto comma = text.find(',', start);
-        const std::string item = trim(text.substr(
-            start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-        if (!item.empty()) {
-            out.push_back(item);
-        }
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        start = comma + 1;
-    }
-    return out;
-}
-
 void addUnique(std::vector<std::string>& list, const std::string& item) {
     if (std::find(list.begin(), list.end(), item) == list.end()) {
         list.push_back(item);
     }
-}
-
-// "file:line" as the document's `where` members write it; "built-in" and such stay a path.
-Location locationOf(std::string_view text) {
-    const auto colon = text.rfind(':');
-    if (colon != std::string_view::npos && colon + 1 < text.size()) {
-        const std::string_view digits = text.substr(colon + 1);
-        if (std::all_of(digits.begin(), digits.end(),
-                        [](unsigned char c) { return std::isdigit(c) != 0; })) {
-            return Location{std::string(text.substr(0, colon)),
-                            static_cast<unsigned>(std::stoul(std::string(digits))), ""};
-        }
-    }
-    return Location{};
 }
 
 std::string label(const std::string& service) {
@@ -171,11 +140,9 @@ Settings settingsOf(const std::string& service, const json::object& section) {
         Setting s;
         if (where != nullptr) {
             if (const auto* w = where->if_contains(key); w != nullptr && w->is_string()) {
-                s.where = locationOf(w->as_string());
-                if (s.where.empty() && w->as_string() != "built-in") {
-                    s.where.path = std::string(w->as_string());
-                }
+                s.where = document::locationOf(std::string(w->as_string()));
                 if (w->as_string() == "built-in") {
+                    // Marks a handler default: written() tells it from a key the admin set.
                     s.where.path = "built-in";
                 }
             }
@@ -246,7 +213,7 @@ std::vector<std::string> serviceDomains(const json::object& doc, const std::stri
         return all;
     }
     std::vector<std::string> out;
-    for (const auto& item : commaList(s->value)) {
+    for (const auto& item : config::listItems(s->value)) {
         if (lower(item) == "auto") {
             for (const auto& d : all) {
                 addUnique(out, d);
@@ -290,7 +257,7 @@ Waits waitsOf(const json::object& doc, const std::string& service, Handler handl
     std::vector<std::string> depends = defaultDepends(handler);
     if (const Setting* d = find(settings, "depends")) {
         depends.clear();
-        for (const auto& item : commaList(d->value)) {
+        for (const auto& item : config::listItems(d->value)) {
             const std::string kind = lower(item);
             if (kind == "none") {
                 continue;
@@ -317,7 +284,7 @@ Waits waitsOf(const json::object& doc, const std::string& service, Handler handl
                                          : std::string_view(kind) == "dkim" ? waits.dkim
                                                                             : waits.dhparam;
         const std::vector<std::string> sections = sectionNames(doc, kind);
-        for (const auto& item : commaList(value)) {
+        for (const auto& item : config::listItems(value)) {
             if (lower(item) == "none") {
                 continue;
             }
@@ -345,9 +312,26 @@ Waits waitsOf(const json::object& doc, const std::string& service, Handler handl
 
 struct Step {
     bool ok = false;
-    std::string error;  // "nginx -t -q: exit status 1"
-    std::string output; // stdout then stderr
+    bool started = true; // false: the program could not be run at all (not found, say)
+    std::string error;   // "nginx -t -q: exit status 1"
+    std::string output;  // stdout then stderr
 };
+
+// Why a program could not be started. The usual cause is cron: its PATH is /usr/bin:/bin, so
+// "nginx" or "postfix" in /usr/sbin is not found although it works from a login shell.
+std::string notStarted(const std::string& program, const Error& e) {
+    const std::string enoent = std::strerror(ENOENT);
+    const std::string& m = e.message();
+    if (m.size() < enoent.size() ||
+        m.compare(m.size() - enoent.size(), enoent.size(), enoent) != 0) {
+        return m;
+    }
+    if (program.find('/') != std::string::npos) {
+        return m + " (program '" + program + "' not found)";
+    }
+    return m + " (program '" + program +
+           "' not found on PATH; cron's PATH may lack /usr/sbin: give its full path or set PATH)";
+}
 
 std::string shorten(std::string text) {
     if (text.size() > reportOutputLimit) {
@@ -382,7 +366,9 @@ Step runLogged(const std::vector<std::string>& argv, std::chrono::seconds timeou
             }
         }
     } catch (const Error& e) {
-        step.error = e.message();
+        // command::run throws Unavailable only when the program could not be started.
+        step.started = e.code() != Exit::Unavailable;
+        step.error = step.started ? e.message() : notStarted(argv.front(), e);
     }
     return step;
 }
@@ -582,7 +568,7 @@ std::vector<Service> services(const json::object& doc, const std::vector<std::st
         }
         Location where;
         if (const auto* src = section->if_contains("source"); src != nullptr && src->is_string()) {
-            where = locationOf(src->as_string());
+            where = document::locationOf(std::string(src->as_string()));
         }
         const Settings settings = settingsOf(name, *section);
         Service s = serviceFromSettings(name, settings, where);
@@ -722,6 +708,14 @@ Outcome apply(const Service& s, bool dryRun) {
 
     if (s.test) {
         const Step test = runLogged(*s.test, s.timeout, quietTest);
+        if (!test.started) {
+            // Nothing was tested: that says nothing about the configuration (not 78), the
+            // run failed (69).
+            o.event = "failed";
+            o.reason = "configuration test could not run: " + test.error + "; not reloaded";
+            log::error(who + " " + o.reason);
+            return o;
+        }
         if (!test.ok) {
             o.event = "test-failed";
             o.reason = "configuration test failed: " + test.error + "; not reloaded";
@@ -908,6 +902,49 @@ Result run(Request request) {
         result.failure = Error(Exit::Unavailable, "not reloaded: " + names(notReloaded));
     }
     return result;
+}
+
+std::span<const StandaloneFlag> standaloneFlags() {
+    static constexpr StandaloneFlag flags[] = {
+        {"handler", "handler"},
+        {"test-command", "testcommand"},
+        {"reload-command", "reloadcommand"},
+        {"pidfile", "pidfile"},
+        {"signal", "signal"},
+        {"unit", "unit"},
+        {"status-command", "statuscommand"},
+        {"start-command", "startcommand"},
+        {"restart-command", "restartcommand"},
+        {"restart", "restart"},
+        {"timeout", "timeout"},
+    };
+    return flags;
+}
+
+Outcome runStandalone(const std::map<std::string, std::string>& flags, bool dryRun) {
+    Settings settings;
+    for (const auto& [option, value] : flags) {
+        const auto known = standaloneFlags();
+        const auto it = std::find_if(known.begin(), known.end(),
+                                     [&](const StandaloneFlag& f) { return f.option == option; });
+        if (it == known.end()) {
+            throw Error(Exit::Usage, "--" + option + " is not a standalone flag");
+        }
+        settings[std::string(it->key)] = {value, Location{"", 0, "--" + option}};
+    }
+    const auto handler = flags.find("handler");
+    if (handler == flags.end()) {
+        throw Error(Exit::Usage, "standalone needs --handler");
+    }
+    const Service service = serviceFromSettings(handler->second, settings);
+    Outcome outcome = apply(service, dryRun);
+    if (outcome.event == "test-failed") {
+        throw Error(Exit::Config, outcome.reason);
+    }
+    if (outcome.event == "failed") {
+        throw Error(Exit::Unavailable, outcome.reason);
+    }
+    return outcome;
 }
 
 } // namespace cdm::reload

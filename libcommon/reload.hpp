@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,7 +108,10 @@ struct Outcome {
 
 // Test the service's configuration, then start it when it is not running, else reload it
 // (restart as its `restart` key says). With `dryRun`, run nothing and list the commands.
-// Never throws for a failing service: that is the outcome.
+// Never throws for a failing service: that is the outcome. "test-failed" means the test ran
+// and rejected the configuration; a test (or any other command) whose program could not be
+// started at all is "failed", and the reason says so ("unable to run 'nginx': No such file
+// or directory (program 'nginx' not found on PATH; cron's PATH may lack /usr/sbin ...)").
 Outcome apply(const Service& service, bool dryRun);
 
 struct Request {
@@ -125,5 +129,22 @@ struct Result {
 // Decide and apply for every service of the document, in order; a failing service does
 // not stop the others. Throws only for a bad document or configuration (nothing was run).
 Result run(Request request);
+
+// cdm-reload --handler: one service from command-line flags instead of a document.
+struct StandaloneFlag {
+    std::string_view option; // without "--": "test-command"
+    std::string_view key;    // the [service] key it stands for: "testcommand"
+};
+// Every flag runStandalone() takes, "handler" first, in the order --help lists them.
+std::span<const StandaloneFlag> standaloneFlags();
+
+// Test and reload the one service that `flags` describes (option name as standaloneFlags()
+// spells it -> value; a bad value is reported at "--OPTION"); the service is named after its
+// handler. Returns the outcome when the service was reloaded, restarted, started, or (with
+// `dryRun`) only listed. Throws Error(Exit::Usage) without "handler" or for an option that
+// is no standalone flag; Error(Exit::Config) for a bad value or when the configuration test
+// ran and failed; Error(Exit::Unavailable) when the service failed otherwise (a command
+// failed, timed out or could not be started), with the outcome's reason as the message.
+Outcome runStandalone(const std::map<std::string, std::string>& flags, bool dryRun);
 
 } // namespace cdm::reload

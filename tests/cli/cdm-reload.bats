@@ -184,6 +184,25 @@ reload_report() { jq -c '.report[] | select(.program == "cdm-reload" and .servic
     assert_equal "$(served_serial)" 1111
 }
 
+@test "a test program that cannot be started is a failure to run: exit 69, not 78" {
+    document "[service:web]
+handler = nginx
+testcommand = cdm-no-such-program -t
+reloadcommand = touch $BATS_TEST_TMPDIR/reloaded"
+    run --separate-stderr -69 cdm-reload --all "$BATS_TEST_TMPDIR/doc.json"
+    assert_equal "$(reload_report | jq -r .event)" failed
+    [[ $(reload_report | jq -r .reason) == "--all: configuration test could not run: unable to run 'cdm-no-such-program': No such file or directory (program 'cdm-no-such-program' not found on PATH; cron's PATH may lack /usr/sbin"*"; not reloaded" ]] || false
+    [[ $stderr == *"cdm-reload: not reloaded: web"* ]] || false
+    [[ $stderr != *"configuration test failed"* ]] || false
+    [[ ! -e $BATS_TEST_TMPDIR/reloaded ]] || false
+    # Standalone, as cron runs it: PATH=/usr/bin:/bin has no nginx for the default test.
+    run --separate-stderr -69 env PATH=/usr/bin:/bin "$CDM_BUILD_DIR/tools/cdm-reload" --handler nginx \
+        --reload-command "/usr/bin/touch $BATS_TEST_TMPDIR/reloaded"
+    [[ $stderr == *"cdm-reload: configuration test could not run: unable to run 'nginx': No such file or directory"* ]] || false
+    [[ $stderr == *"cron's PATH may lack /usr/sbin"* ]] || false
+    [[ ! -e $BATS_TEST_TMPDIR/reloaded ]] || false
+}
+
 @test "a failed section the service waits for holds it: exit 69" {
     start_nginx
     install_cert b

@@ -117,6 +117,8 @@ TEST(Run, ReportsTheSignalThatEndedIt) {
     EXPECT_EQ(r.describe(), "killed by signal 9 (KILL)");
 }
 
+// libcommon/reload reports this as "not found; cron's PATH may lack /usr/sbin": the code and the
+// strerror text are what it goes by.
 TEST(Run, AMissingProgramIsUnavailable) {
     try {
         run({"cdm-no-such-program-here", "x"});

@@ -356,6 +356,54 @@ TEST(ReloadApply, TestFailureStopsBeforeTheReload) {
     EXPECT_FALSE(std::filesystem::exists(dir + "/reloaded"));
 }
 
+// A program that cannot be started tested nothing: a failure to run (69), not a rejected
+// configuration (78). Under cron, PATH lacks /usr/sbin, where nginx and postfix live.
+TEST(ReloadApply, ATestProgramThatCannotRunIsAFailureNotATestFailure) {
+    const std::string dir = tempDir("notfound");
+    const Service s = cdm::reload::serviceFromSettings(
+        "hook", {{"handler", {"command", {}}},
+                 {"testcommand", {"cdm-no-such-program -t", {}}},
+                 {"reloadcommand", {"touch " + dir + "/reloaded", {}}}});
+    const auto o = cdm::reload::apply(s, false);
+    EXPECT_EQ(o.event, "failed");
+    EXPECT_THAT(o.reason, HasSubstr("configuration test could not run: unable to run "
+                                    "'cdm-no-such-program': No such file or directory"));
+    EXPECT_THAT(o.reason, HasSubstr("program 'cdm-no-such-program' not found on PATH"));
+    EXPECT_THAT(o.reason, HasSubstr("cron's PATH may lack /usr/sbin"));
+    EXPECT_THAT(o.reason, HasSubstr("; not reloaded"));
+    EXPECT_FALSE(std::filesystem::exists(dir + "/reloaded"));
+
+    // A reload program that is missing: failed as well, with the same hint; a full path names
+    // the file without the PATH hint.
+    const Service r = cdm::reload::serviceFromSettings(
+        "hook", {{"handler", {"command", {}}},
+                 {"testcommand", {"none", {}}},
+                 {"reloadcommand", {dir + "/no-such-reload", {}}}});
+    const auto ro = cdm::reload::apply(r, false);
+    EXPECT_EQ(ro.event, "failed");
+    EXPECT_THAT(ro.reason, HasSubstr("reload failed: unable to run '" + dir + "/no-such-reload'"));
+    EXPECT_THAT(ro.reason, HasSubstr("(program '" + dir + "/no-such-reload' not found)"));
+}
+
+TEST(ReloadRun, ATestProgramThatCannotRunExits69) {
+    const std::string dir = tempDir("notfoundrun");
+    json::object doc = documentOf(std::string(baseConfig) +
+                                  "[service:web]  handler = nginx  domain = a.test  "
+                                  "testcommand = cdm-no-such-program -t  reloadcommand = touch " +
+                                  dir + "/web  ");
+    doc["report"] = json::array{entry("cdm-cert", "deployed", {{"cert", "main"}})};
+    const auto result = cdm::reload::run({doc, {}, false, false});
+    const auto& report = result.document.at("report").as_array();
+    ASSERT_EQ(report.size(), 2U);
+    EXPECT_EQ(report[1].at("event").as_string(), "failed");
+    EXPECT_THAT(std::string(report[1].at("reason").as_string()),
+                HasSubstr("configuration test could not run"));
+    ASSERT_TRUE(result.failure);
+    EXPECT_EQ(result.failure->code(), Exit::Unavailable);
+    EXPECT_THAT(result.failure->what(), HasSubstr("not reloaded: web"));
+    EXPECT_FALSE(std::filesystem::exists(dir + "/web"));
+}
+
 TEST(ReloadApply, ReloadRunsWithoutAShell) {
     const std::string dir = tempDir("noshell");
     const Service s = cdm::reload::serviceFromSettings(
@@ -508,4 +556,64 @@ TEST(ReloadRun, DeployedMaterialThatNoServiceWaitsForIsWarnedAbout) {
     EXPECT_THAT(unserved, ElementsAre("cert:other", "dkim:mail")) << "web waits for cert:main only";
     EXPECT_THAT(log.all(), HasSubstr("[cert:other] was deployed, but no [service] section waits for it"));
     EXPECT_TRUE(std::filesystem::exists(dir + "/web"));
+}
+
+// cdm-reload --handler: the flags are the keys of one [service] section.
+TEST(ReloadStandalone, FlagsAreTheKeysOfOneService) {
+    std::vector<std::string> keys;
+    for (const auto& f : cdm::reload::standaloneFlags()) {
+        keys.emplace_back(f.key);
+    }
+    EXPECT_THAT(keys, ElementsAre("handler", "testcommand", "reloadcommand", "pidfile", "signal",
+                                  "unit", "statuscommand", "startcommand", "restartcommand",
+                                  "restart", "timeout"));
+
+    const std::string dir = tempDir("standalone");
+    const auto o = cdm::reload::runStandalone({{"handler", "command"},
+                                               {"test-command", "touch " + dir + "/tested"},
+                                               {"reload-command", "touch " + dir + "/reloaded"}},
+                                              false);
+    EXPECT_EQ(o.event, "reloaded") << o.reason;
+    EXPECT_TRUE(std::filesystem::exists(dir + "/tested"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/reloaded"));
+
+    const auto dry = cdm::reload::runStandalone({{"handler", "nginx"}}, true);
+    EXPECT_EQ(dry.event, "dry-run");
+    EXPECT_THAT(dry.commands, ElementsAre("nginx -t -q", "systemctl reload nginx"));
+}
+
+TEST(ReloadStandalone, OutcomesBecomeExitCodes) {
+    const std::string dir = tempDir("standalone-exit");
+    const struct {
+        const char* desc;
+        std::map<std::string, std::string> flags;
+        Exit code;
+        std::string message;
+        std::string where;
+    } rows[] = {
+        {"a test that ran and failed: 78", {{"handler", "command"}, {"test-command", "false"},
+                                            {"reload-command", "touch " + dir + "/x"}},
+         Exit::Config, "configuration test failed: false: exit status 1; not reloaded", ""},
+        {"a test that could not start: 69", {{"handler", "command"},
+                                             {"test-command", "cdm-no-such-program"},
+                                             {"reload-command", "touch " + dir + "/x"}},
+         Exit::Unavailable, "cron's PATH may lack /usr/sbin", ""},
+        {"a failed reload: 69", {{"handler", "command"}, {"test-command", "none"},
+                                 {"reload-command", "false"}},
+         Exit::Unavailable, "reload failed: false: exit status 1", ""},
+        {"a bad value names its flag", {{"handler", "command"}, {"reload-command", "true"},
+                                        {"restart", "sometimes"}},
+         Exit::Config, "restart 'sometimes' is not yes, no or auto", "--restart"},
+        {"an unknown handler", {{"handler", "lighttpd"}}, Exit::Config,
+         "handler 'lighttpd' is not one of", "--handler"},
+        {"no handler", {{"reload-command", "true"}}, Exit::Usage, "needs --handler", ""},
+        {"not a standalone flag", {{"handler", "nginx"}, {"service", "web"}}, Exit::Usage,
+         "--service is not a standalone flag", ""},
+    };
+    for (const auto& row : rows) {
+        SCOPED_TRACE(row.desc);
+        expectError([&] { cdm::reload::runStandalone(row.flags, false); }, row.code, row.message,
+                    row.where);
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir + "/x"));
 }

@@ -2,6 +2,7 @@
 // was deployed in this run (cdm-reload(1)).
 
 #include <iostream>
+#include <map>
 
 #include "libcommon/cli.hpp"
 #include "libcommon/document.hpp"
@@ -13,39 +14,6 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr std::size_t inputCap = 256U << 20U;
-
-// Standalone: the flags are the keys of one [service:NAME] section.
-int standalone(const po::variables_map& vm) {
-    cdm::reload::Settings settings;
-    const std::pair<const char*, const char*> flags[] = {
-        {"handler", "handler"},
-        {"test-command", "testcommand"},
-        {"reload-command", "reloadcommand"},
-        {"pidfile", "pidfile"},
-        {"signal", "signal"},
-        {"unit", "unit"},
-        {"status-command", "statuscommand"},
-        {"start-command", "startcommand"},
-        {"restart-command", "restartcommand"},
-        {"restart", "restart"},
-        {"timeout", "timeout"},
-    };
-    for (const auto& [flag, key] : flags) {
-        if (vm.count(flag) != 0U) {
-            settings[key] = {vm[flag].as<std::string>(), cdm::Location{"", 0, std::string("--") + flag}};
-        }
-    }
-    const std::string handler = vm["handler"].as<std::string>();
-    const auto service = cdm::reload::serviceFromSettings(handler, settings);
-    const auto outcome = cdm::reload::apply(service, vm.count("dry-run") != 0U);
-    if (outcome.event == "test-failed") {
-        throw cdm::Error(cdm::Exit::Config, outcome.reason);
-    }
-    if (outcome.event == "failed") {
-        throw cdm::Error(cdm::Exit::Unavailable, outcome.reason);
-    }
-    return 0;
-}
 
 } // namespace
 
@@ -87,12 +55,19 @@ int main(int argc, char** argv) {
             if (vm.count("file") != 0U || vm.count("service") != 0U || vm.count("all") != 0U) {
                 throw cdm::Error(cdm::Exit::Usage, "--handler runs one service from flags: no file, --service or --all");
             }
-            return standalone(vm);
+            std::map<std::string, std::string> flags;
+            for (const auto& flag : cdm::reload::standaloneFlags()) {
+                if (const std::string option(flag.option); vm.count(option) != 0U) {
+                    flags[option] = vm[option].as<std::string>();
+                }
+            }
+            cdm::reload::runStandalone(flags, vm.count("dry-run") != 0U);
+            return 0;
         }
-        for (const char* flag : {"test-command", "reload-command", "pidfile", "signal", "unit", "status-command",
-                                 "start-command", "restart-command", "restart", "timeout"}) {
-            if (vm.count(flag) != 0U) {
-                throw cdm::Error(cdm::Exit::Usage, std::string("--") + flag + " needs --handler");
+        for (const auto& flag : cdm::reload::standaloneFlags()) {
+            if (vm.count(std::string(flag.option)) != 0U) {
+                throw cdm::Error(cdm::Exit::Usage,
+                                 "--" + std::string(flag.option) + " needs --handler");
             }
         }
         const std::string file = vm.count("file") != 0U ? vm["file"].as<std::string>() : "-";

@@ -60,45 +60,16 @@ json::object& objectMember(json::object& o, std::string_view key) {
     return v.as_object();
 }
 
-// "file:line" as cdm-config writes it in "where" -> a Location.
-Location locationOf(const std::string& where) {
-    const std::size_t colon = where.rfind(':');
-    if (colon != std::string::npos && colon + 1 < where.size() &&
-        where.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-        colon + 1 + 9 > where.size()) {
-        return Location{
-            where.substr(0, colon), static_cast<unsigned>(std::stoul(where.substr(colon + 1))), {}};
-    }
-    return Location{where, 0, {}};
-}
-
-// The keys of a configuration section in a document, with their "where".
-struct Section {
-    const json::object* keys = nullptr;
-    const json::object* where = nullptr;
-};
-Section sectionOf(const json::object& doc, std::string_view type, std::string_view name) {
-    Section s;
-    const auto* config = objectAt(doc, "config");
-    const auto* ofType = config != nullptr ? objectAt(*config, type) : nullptr;
-    const auto* section = ofType != nullptr ? objectAt(*ofType, name) : nullptr;
-    if (section != nullptr) {
-        s.keys = objectAt(*section, "keys");
-        s.where = objectAt(*section, "where");
-    }
-    return s;
-}
-
-std::int64_t duration(const Section& s, std::string_view key, std::string_view fallback,
-                      const std::string& what) {
+// A duration key of config.<type>.<name> (dkimphase::parseDuration), its error at the key's
+// file:line.
+std::int64_t duration(const json::object& doc, std::string_view type, std::string_view name,
+                      std::string_view key, std::string_view fallback, const std::string& what) {
     const std::string value =
-        s.keys != nullptr ? text(s.keys->if_contains(key), fallback) : std::string(fallback);
+        document::sectionKey(doc, type, name, key).value_or(std::string(fallback));
     try {
         return dkimphase::parseDuration(value, what);
     } catch (const Error& e) {
-        const std::string where = s.where != nullptr ? text(s.where->if_contains(key)) : "";
-        throw Error(e.code(), e.message(),
-                    where.empty() || where == "built-in" ? Location{} : locationOf(where));
+        throw Error(e.code(), e.message(), document::keyLocation(doc, type, name, key));
     }
 }
 
@@ -250,17 +221,16 @@ std::optional<Pending> dkimPending(const json::object& doc) {
         if (previous == nullptr) {
             continue;
         }
-        const Section section = sectionOf(doc, "dkim", name);
         const std::string where = "[dkim:" + std::string(name) + "]";
         const std::string selector = text(previous->if_contains("selector"));
-        if (section.keys == nullptr) {
+        if (document::sectionKeys(doc, "dkim", name) == nullptr) {
             // cdm-dkim acts only on configured sections: waiting for it would never end.
             log::warn("material.dkim." + std::string(name) + ".previous (selector " + selector +
                       ") has no " + where + " section any more; it is left for you to remove");
             continue;
         }
-        const std::int64_t grace = duration(section, "grace", "88h", where + " grace");
-        const std::int64_t revoked = duration(section, "revoked", "24h", where + " revoked");
+        const std::int64_t grace = duration(doc, "dkim", name, "grace", "88h", where + " grace");
+        const std::int64_t revoked = duration(doc, "dkim", name, "revoked", "24h", where + " revoked");
         const std::int64_t retiredAt = integer(previous->if_contains("retired"));
         const std::int64_t revokedAt = integer(previous->if_contains("revoked"));
         Pending p;
@@ -449,16 +419,13 @@ std::optional<Phase> phaseFromString(std::string_view text) {
 
 Settings settings(const json::object& doc) {
     Settings s;
-    const Section section = sectionOf(doc, "cdm", "DEFAULT");
-    if (section.keys != nullptr) {
-        s.statedir = text(section.keys->if_contains("statedir"), s.statedir);
-    }
+    s.statedir = document::sectionKey(doc, "cdm", "DEFAULT", "statedir").value_or(s.statedir);
     if (s.statedir.empty()) {
         throw Error(Exit::Config, "[cdm] statedir is empty");
     }
-    s.margin = duration(section, "margin", "60", "[cdm] margin");
-    s.minwait = duration(section, "minwait", "0", "[cdm] minwait");
-    s.postwait = duration(section, "postwait", "0", "[cdm] postwait");
+    s.margin = duration(doc, "cdm", "DEFAULT", "margin", "60", "[cdm] margin");
+    s.minwait = duration(doc, "cdm", "DEFAULT", "minwait", "0", "[cdm] minwait");
+    s.postwait = duration(doc, "cdm", "DEFAULT", "postwait", "0", "[cdm] postwait");
     return s;
 }
 

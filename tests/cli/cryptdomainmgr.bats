@@ -280,3 +280,12 @@ tree_of() {
     run -0 "${mk[@]}" status CONFIG="$S/a.conf"
     assert_output --partial "next: rollover, due in "
 }
+
+@test "cron's PATH (/usr/bin:/bin) gets the sbin directories, where the services' tools are" {
+    dkim_config "$S/a.conf"
+    printf '\n[domain:www.example.test]\nip4 = auto\nip4detect = command:sh -c "echo \\"$PATH\\" > %s; echo 127.0.0.1"\n' \
+        "$S/path" >>"$S/a.conf"
+    run -0 --separate-stderr env PATH=/usr/bin:/bin CDM_BINDIR="$CDM_BUILD_DIR/tools" "$DRIVER" --update "$S/a.conf"
+    [[ :$(cat "$S/path"): == *:/usr/sbin:* ]] || fail "PATH was $(cat "$S/path")"
+    [[ :$(cat "$S/path"): == *:/sbin:* ]] || fail "PATH was $(cat "$S/path")"
+}

@@ -289,3 +289,12 @@ tree_of() {
     [[ :$(cat "$S/path"): == *:/usr/sbin:* ]] || fail "PATH was $(cat "$S/path")"
     [[ :$(cat "$S/path"): == *:/sbin:* ]] || fail "PATH was $(cat "$S/path")"
 }
+
+@test "examples/Makefile: a failed update does not hold back the due phase" {
+    local mk=(make -s -f "$CDM_SOURCE_DIR/examples/Makefile" CDM="$DRIVER")
+    dkim_config "$S/a.conf"
+    printf '\n[domain:www.example.test]\nip4 = auto\nip4detect = command:false\n' >>"$S/a.conf"
+    run -0 --separate-stderr "${mk[@]}" CONFIG="$S/a.conf"
+    [[ $stderr == *"run phase: update"*"phase update incomplete (exit 69)"*"run phase: prepare"* ]] || fail "$stderr"
+    assert_equal "$(driver_state .cycle.next "$S/state")" rollover
+}

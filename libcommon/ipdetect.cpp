@@ -18,8 +18,6 @@
 #include "libcommon/http.hpp"
 #include "libcommon/log.hpp"
 
-extern char** environ;
-
 namespace cdm::ipdetect {
 
 namespace json = boost::json;

@@ -94,12 +94,14 @@ served_selectors() {
         spkis="$spkis $(driver_state .material.cert.main.current.spki_sha256 "$state")"
         sels="$sels $(driver_state .material.dkim.mail.current.selector "$state")"
     done
-    # Rounds while the cycles ran (the rollovers' moments are among them, see the selectors
-    # below), then more until 300 in all, with the records stable.
+    # Rounds while the cycles ran, then more until 300 in all, with the records stable. How
+    # many fall into the cycles depends on the machine (a sanitizer build probes slower, a fast
+    # machine cycles faster); that they spanned both rollovers is checked below: the probe saw
+    # every certificate and every selector.
     local during
     during=$(grep -c '^round ' "$probe_log")
     echo "# probe: $during rounds during the two cycles" >&3
-    [ "$during" -ge 100 ] || fail "only $during probe rounds during the cycles"
+    [ "$during" -ge 20 ] || fail "only $during probe rounds during the cycles"
     tb_wait_for 300 rounds_at_least "$probe_log" 300 || fail "the probe made fewer than 300 rounds in 300 s"
     touch "$stop"
     tb_stop_pid "$(<"$BATS_FILE_TMPDIR/probe.pid")"
@@ -112,16 +114,21 @@ served_selectors() {
     echo "# probe: $rounds rounds, $failed failed" >&3
     [ "$failed" -eq 0 ] || fail "$failed of $rounds probe rounds failed: $(grep -A8 -E '^round .* (tlsa|dkim)=[1-9]' "$probe_log" | head -n 60)"
     [ "$rounds" -ge 300 ] || fail "only $rounds probe rounds"
-    # The probe saw all three selectors in the signing configuration: it ran across both rollovers.
+    # The probe saw all three certificates served and all three selectors in the signing
+    # configuration: it ran across both rollovers.
     for s in $sels; do
         grep -q "^round .* selector=$s\$" "$probe_log" || fail "the probe never saw selector $s"
+    done
+    local spki
+    for spki in $spkis; do
+        grep -q "^round .* cert=${spki:0:24} " "$probe_log" || fail "the probe never saw certificate $spki"
     done
 
     # Three generations, each new.
     assert_equal "$(tr ' ' '\n' <<<"$spkis" | sort -u | grep -c .)" 3
     assert_equal "$(tr ' ' '\n' <<<"$sels" | sort -u | grep -c .)" 3
     # After the last cleanup: only the current TLSA record and the current DKIM selector.
-    local spki sel
+    local sel
     spki=$(driver_state .material.cert.main.current.spki_sha256 "$state")
     sel=$(driver_state .material.dkim.mail.current.selector "$state")
     assert_equal "$(served_tlsa)" "3 1 1 $spki"
@@ -154,6 +161,6 @@ served_selectors() {
     tb_stop_pid "$pid"
     run -0 grep -c '^round ' "$S/probe.log"
     local n=$output
-    run -0 grep -Ec '^round [0-9]+ [0-9:.]+ tlsa=[1-9][0-9]* dkim=[1-9][0-9]* selector=nosuchselector$' "$S/probe.log"
+    run -0 grep -Ec '^round [0-9]+ [0-9:.]+ tlsa=[1-9][0-9]* dkim=[1-9][0-9]* cert=- selector=nosuchselector$' "$S/probe.log"
     assert_output "$n"
 }

@@ -141,12 +141,6 @@ std::optional<std::time_t> parseRfc3339(std::string_view text) {
     return static_cast<std::time_t>(days * 86400 + h * 3600 + mi * 60 + s - offset);
 }
 
-struct Problem {
-    std::string type; // as the CA wrote it
-    std::string detail;
-    std::vector<std::string> subproblems; // "identifier: type: detail"
-};
-
 std::optional<Problem> problemOf(const json::object& o) {
     const std::string type = stringAt(o, "type");
     if (type.empty()) {
@@ -170,12 +164,19 @@ std::optional<Problem> problemOf(const json::object& o) {
 }
 
 std::optional<Problem> problemOf(const http::Response& response) {
+    return parseProblem(response.body);
+}
+
+// The JSON object the CA answered `what` at `url` with.
+json::object objectOf(std::string_view body, const std::string& url, const std::string& what) {
     json::error_code ec;
-    const json::value v = json::parse(response.body, ec);
+    json::value v = json::parse(body, ec);
     if (ec || !v.is_object()) {
-        return std::nullopt;
+        throw Error(Exit::DataErr,
+                    "the CA answered " + what + " at '" + url +
+                        "' with something other than a JSON object: " + snippet(body));
     }
-    return problemOf(v.as_object());
+    return std::move(v.as_object());
 }
 
 // The short name of an ACME error type ("rateLimited"), "" for other URNs.
@@ -184,7 +185,8 @@ std::string shortType(std::string_view type) {
                                          : std::string{};
 }
 
-// The exit code acme.hpp promises for each problem type.
+} // namespace
+
 Exit exitFor(const std::string& type, long status) {
     static const std::set<std::string, std::less<>> tempFail{"badNonce", "rateLimited",
                                                              "serverInternal"};
@@ -223,6 +225,17 @@ std::string describe(const Problem& p) {
     }
     return out;
 }
+
+std::optional<Problem> parseProblem(std::string_view body) {
+    json::error_code ec;
+    const json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) {
+        return std::nullopt;
+    }
+    return problemOf(v.as_object());
+}
+
+namespace {
 
 std::string toPem(const x509::Certificate& cert) {
     const ossl::X509Ptr x = x509::toX509(cert);
@@ -362,6 +375,160 @@ std::string Challenge::dnsValue() const {
 
 std::string Challenge::httpPath() const {
     return "/.well-known/acme-challenge/" + token;
+}
+
+// ---------------------------------------------------------------- account, order, authorization
+
+namespace {
+
+Account accountFrom(const json::object& o, const std::string& url) {
+    Account account;
+    account.url = url;
+    account.status = stringAt(o, "status");
+    account.orders = stringAt(o, "orders");
+    if (account.status != "valid") {
+        throw Error(Exit::NoPerm,
+                    "the account " + account.url + " is '" + account.status + "', not valid");
+    }
+    return account;
+}
+
+std::optional<Problem> errorOf(const json::object& o) {
+    if (const auto* err = objectAt(o.if_contains("error"))) {
+        return problemOf(*err);
+    }
+    return std::nullopt;
+}
+
+// Why the order at `url` did not become valid: the CA's reason when it gives one (§7.1.3).
+Error orderFailure(const Order& order, const std::string& url) {
+    if (const auto& p = order.error) {
+        const Exit code = exitFor(p->type, 400);
+        return Error(code == Exit::DataErr && shortType(p->type).empty() ? Exit::Unavailable : code,
+                     "the order " + url + " is '" + order.status + "': " + describe(*p));
+    }
+    return Error(Exit::Unavailable, "the order " + url + " is '" + order.status + "'");
+}
+
+Order orderFrom(const json::object& o, const std::string& url) {
+    Order order;
+    order.status = stringAt(o, "status");
+    order.error = errorOf(o);
+    if (order.status == "invalid") {
+        return order; // what else it holds does not matter any more
+    }
+    const auto* authzs = o.if_contains("authorizations");
+    if (authzs == nullptr || !authzs->is_array()) {
+        throw Error(Exit::DataErr, "the order " + url + " lists no authorizations");
+    }
+    for (const auto& a : authzs->as_array()) {
+        if (a.is_string()) {
+            order.authorizations.emplace_back(a.as_string());
+        }
+    }
+    static const std::set<std::string, std::less<>> known{"pending", "ready", "processing",
+                                                          "valid"};
+    if (!known.contains(order.status)) {
+        throw orderFailure(order, url);
+    }
+    order.finalize = stringAt(o, "finalize");
+    order.certificate = stringAt(o, "certificate");
+    order.profile = stringAt(o, "profile");
+    if (order.status == "ready" && order.finalize.empty()) {
+        throw Error(Exit::DataErr, "the order " + url + " has no finalize URL");
+    }
+    if (order.status == "valid" && order.certificate.empty()) {
+        throw Error(Exit::DataErr, "the valid order " + url + " has no certificate URL");
+    }
+    return order;
+}
+
+Authorization authorizationFrom(const json::object& o, const std::string& url) {
+    Authorization authz;
+    // cdm orders dns identifiers only (§9.7.7); anything else is not an answer to its order.
+    const auto* id = objectAt(o.if_contains("identifier"));
+    authz.domain = id != nullptr ? normalizeName(stringAt(*id, "value")) : std::string{};
+    if (id == nullptr || stringAt(*id, "type") != "dns" || authz.domain.empty()) {
+        throw Error(Exit::DataErr,
+                    "the authorization at '" + url + "' has no dns identifier with a value");
+    }
+    const auto* wc = o.if_contains("wildcard");
+    authz.wildcard = wc != nullptr && wc->is_bool() && wc->as_bool();
+    if (authz.domain.starts_with("*.")) {
+        authz.domain = authz.domain.substr(2);
+    }
+    authz.status = stringAt(o, "status");
+    if (const auto* list = o.if_contains("challenges"); list != nullptr && list->is_array()) {
+        for (const auto& ch : list->as_array()) {
+            const auto* co = ch.if_object();
+            if (co == nullptr) {
+                continue;
+            }
+            authz.challenges.push_back(Authorization::Offer{
+                stringAt(*co, "type"), stringAt(*co, "url"), stringAt(*co, "token"),
+                stringAt(*co, "status"), errorOf(*co)});
+        }
+    }
+    return authz;
+}
+
+} // namespace
+
+Account parseAccount(std::string_view body, const std::string& from, const std::string& url) {
+    return accountFrom(objectOf(body, from, "the account"), url);
+}
+
+Order parseOrder(std::string_view body, const std::string& url) {
+    return orderFrom(objectOf(body, url, "the order"), url);
+}
+
+Authorization parseAuthorization(std::string_view body, const std::string& url) {
+    return authorizationFrom(objectOf(body, url, "an authorization"), url);
+}
+
+std::string Authorization::label() const {
+    return (wildcard ? "*." : "") + domain;
+}
+
+std::optional<Challenge> challengeToAnswer(const Authorization& authz, const std::string& url,
+                                           ChallengeType type, const std::string& thumbprint) {
+    const std::string label = authz.label();
+    if (authz.status == "valid") {
+        return std::nullopt;
+    }
+    if (authz.status != "pending") {
+        throw Error(Exit::Unavailable,
+                    "the authorization of '" + label + "' is '" + authz.status + "' (" + url + ")");
+    }
+    const std::string wanted(toString(type));
+    const auto found =
+        std::find_if(authz.challenges.begin(), authz.challenges.end(),
+                     [&](const Authorization::Offer& o) { return o.type == wanted; });
+    if (found == authz.challenges.end()) {
+        std::vector<std::string> offered;
+        for (const auto& o : authz.challenges) {
+            offered.push_back(o.type);
+        }
+        throw Error(Exit::Config,
+                    "the CA offers no " + wanted + " challenge for '" + label + "' (only: " +
+                        (offered.empty() ? std::string("none") : join(offered)) + ")");
+    }
+    // A token is base64url (§8.1); anything else would escape a file name or a record.
+    if (found->token.empty() || found->url.empty() ||
+        found->token.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            std::string::npos) {
+        throw Error(Exit::DataErr,
+                    "the " + wanted + " challenge for '" + label + "' has no usable token or URL");
+    }
+    Challenge challenge;
+    challenge.type = type;
+    challenge.url = found->url;
+    challenge.token = found->token;
+    challenge.domain = authz.domain;
+    challenge.wildcard = authz.wildcard;
+    challenge.keyAuthorization = challenge.token + "." + thumbprint;
+    return challenge;
 }
 
 // ---------------------------------------------------------------- directory, ARI, paths
@@ -678,16 +845,9 @@ struct Client::Impl {
         return r;
     }
 
-    json::object object(const http::Response& r, const std::string& url,
-                        const std::string& what) const {
-        json::error_code ec;
-        json::value v = json::parse(r.body, ec);
-        if (ec || !v.is_object()) {
-            throw Error(Exit::DataErr,
-                        "the CA answered " + what + " at '" + url +
-                            "' with something other than a JSON object: " + snippet(r.body));
-        }
-        return std::move(v.as_object());
+    static json::object object(const http::Response& r, const std::string& url,
+                               const std::string& what) {
+        return objectOf(r.body, url, what);
     }
 
     // POST-as-GET `url` until `status` is no longer one of `waiting`, honouring Retry-After;
@@ -784,15 +944,8 @@ Account Client::account(const AccountRequest& request) {
         throw Error(Exit::DataErr,
                     "the CA at '" + d.newAccount + "' gave the account no URL (Location)");
     }
-    Account account;
-    account.url = http::resolveUrl(d.newAccount, *location);
+    Account account = parseAccount(r.body, d.newAccount, http::resolveUrl(d.newAccount, *location));
     account.keyPath = request.keyPath;
-    const json::object o = c.object(r, d.newAccount, "the account");
-    account.status = stringAt(o, "status");
-    if (account.status != "valid") {
-        throw Error(Exit::NoPerm,
-                    "the account " + account.url + " is '" + account.status + "', not valid");
-    }
     log::info(std::string("acme: account ") + account.url + (created ? " created" : ""));
 
     // account.json beside the key: the URL for people and for cdm-cert caa's accounturi.
@@ -867,8 +1020,9 @@ Issued Client::issue(const Account& account, const OrderRequest& request, Solver
     }
     Issued issued;
     issued.orderUrl = http::resolveUrl(d.newOrder, *location);
-    json::object order = c.object(r, issued.orderUrl, "the order");
-    if (stringAt(order, "status") == "invalid") {
+    json::object orderObject = c.object(r, issued.orderUrl, "the order");
+    Order order = orderFrom(orderObject, issued.orderUrl);
+    if (order.status == "invalid") {
         throw Error(Exit::Unavailable,
                     "the CA made the order " + issued.orderUrl + " invalid at once");
     }
@@ -881,75 +1035,19 @@ Issued Client::issue(const Account& account, const OrderRequest& request, Solver
     };
     std::vector<Challenge> challenges;
     std::vector<Pending> pending;
-    const auto* authzs = order.if_contains("authorizations");
-    if (authzs == nullptr || !authzs->is_array()) {
-        throw Error(Exit::DataErr, "the order " + issued.orderUrl + " lists no authorizations");
-    }
     const std::string wanted(toString(solver.type()));
-    for (const auto& a : authzs->as_array()) {
-        if (!a.is_string()) {
+    for (const auto& url : order.authorizations) {
+        const Authorization authz =
+            authorizationFrom(c.object(c.post(url, std::nullopt, kid, "reading an authorization"),
+                                       url, "an authorization"),
+                              url);
+        auto challenge = challengeToAnswer(authz, url, solver.type(), thumbprint);
+        if (!challenge) {
+            log::info("acme: authorization " + authz.label() + " valid (from before)");
             continue;
         }
-        const std::string url(a.as_string());
-        const json::object authz = c.object(
-            c.post(url, std::nullopt, kid, "reading an authorization"), url, "an authorization");
-        std::string domain;
-        if (const auto* id = objectAt(authz.if_contains("identifier"))) {
-            domain = normalizeName(stringAt(*id, "value"));
-        }
-        const auto* wc = authz.if_contains("wildcard");
-        const bool wildcard = wc != nullptr && wc->is_bool() && wc->as_bool();
-        if (domain.starts_with("*.")) {
-            domain = domain.substr(2);
-        }
-        const std::string label = (wildcard ? "*." : "") + domain;
-        const std::string status = stringAt(authz, "status");
-        if (status == "valid") {
-            log::info("acme: authorization " + label + " valid (from before)");
-            continue;
-        }
-        if (status != "pending") {
-            throw Error(Exit::Unavailable,
-                        "the authorization of '" + label + "' is '" + status + "' (" + url + ")");
-        }
-        const Challenge* found = nullptr;
-        Challenge challenge;
-        std::vector<std::string> offered;
-        if (const auto* list = authz.if_contains("challenges");
-            list != nullptr && list->is_array()) {
-            for (const auto& ch : list->as_array()) {
-                const auto* co = ch.if_object();
-                if (co == nullptr) {
-                    continue;
-                }
-                const std::string type = stringAt(*co, "type");
-                offered.push_back(type);
-                if (type == wanted && found == nullptr) {
-                    challenge.type = solver.type();
-                    challenge.url = stringAt(*co, "url");
-                    challenge.token = stringAt(*co, "token");
-                    found = &challenge;
-                }
-            }
-        }
-        if (found == nullptr) {
-            throw Error(Exit::Config,
-                        "the CA offers no " + wanted + " challenge for '" + label + "' (only: " +
-                            (offered.empty() ? std::string("none") : join(offered)) + ")");
-        }
-        // A token is base64url (§8.1); anything else would escape a file name or a record.
-        if (challenge.token.empty() || challenge.url.empty() ||
-            challenge.token.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
-                std::string::npos) {
-            throw Error(Exit::DataErr, "the " + wanted + " challenge for '" + label +
-                                           "' has no usable token or URL");
-        }
-        challenge.domain = domain;
-        challenge.wildcard = wildcard;
-        challenge.keyAuthorization = challenge.token + "." + thumbprint;
-        challenges.push_back(challenge);
-        pending.push_back(Pending{url, label});
+        challenges.push_back(std::move(*challenge));
+        pending.push_back(Pending{url, authz.label()});
     }
 
     if (!challenges.empty()) {
@@ -967,28 +1065,19 @@ Issued Client::issue(const Account& account, const OrderRequest& request, Solver
                    "answering the " + wanted + " challenge of '" + ch.domain + "'");
         }
         for (const auto& p : pending) {
-            const json::object authz =
+            const Authorization authz = authorizationFrom(
                 c.poll(p.authzUrl, kid, "authorization " + p.domain, {"pending", "processing"},
-                       json::object{{"status", "pending"}}, std::chrono::milliseconds(0));
-            const std::string status = stringAt(authz, "status");
-            if (status != "valid") {
+                       json::object{{"status", "pending"}}, std::chrono::milliseconds(0)),
+                p.authzUrl);
+            if (authz.status != "valid") {
                 std::string why;
-                if (const auto* list = authz.if_contains("challenges");
-                    list != nullptr && list->is_array()) {
-                    for (const auto& ch : list->as_array()) {
-                        const auto* co = ch.if_object();
-                        if (co == nullptr || stringAt(*co, "type") != wanted) {
-                            continue;
-                        }
-                        if (const auto* err = objectAt(co->if_contains("error"))) {
-                            if (const auto problem = problemOf(*err)) {
-                                why = ": " + describe(*problem);
-                            }
-                        }
+                for (const auto& offer : authz.challenges) {
+                    if (offer.type == wanted && offer.error) {
+                        why = ": " + describe(*offer.error);
                     }
                 }
                 throw Error(Exit::Unavailable, "the " + wanted + " challenge of '" + p.domain +
-                                                   "' failed (" + status + ")" + why);
+                                                   "' failed (" + authz.status + ")" + why);
             }
             log::info("acme: authorization " + p.domain + " valid");
         }
@@ -997,48 +1086,28 @@ Issued Client::issue(const Account& account, const OrderRequest& request, Solver
 
     // Finalize (§7.4) once the order is ready.
     // Read again at once: with every authorization valid the order is usually ready already.
-    order = c.poll(issued.orderUrl, kid, "the order to become ready", {"pending"}, std::move(order),
-                   std::chrono::milliseconds(0));
+    orderObject = c.poll(issued.orderUrl, kid, "the order to become ready", {"pending"},
+                         std::move(orderObject), std::chrono::milliseconds(0));
     if (!request.csrOut.empty()) {
         fsutil::writeFileAtomic(request.csrOut, csrPem(csr), 0644);
     }
-    if (stringAt(order, "status") == "ready") {
-        const std::string finalize = stringAt(order, "finalize");
-        if (finalize.empty()) {
-            throw Error(Exit::DataErr, "the order " + issued.orderUrl + " has no finalize URL");
-        }
+    order = orderFrom(orderObject, issued.orderUrl);
+    if (order.status == "ready") {
         log::info("acme: finalizing the order for " + join(names));
-        r = c.post(finalize, json::serialize(json::object{{"csr", jws::base64url(csr)}}), kid,
+        r = c.post(order.finalize, json::serialize(json::object{{"csr", jws::base64url(csr)}}), kid,
                    "finalizing the order");
-        order = c.object(r, finalize, "the order");
-        order = c.poll(issued.orderUrl, kid, "the certificate", {"processing", "ready"},
-                       std::move(order), c.retryAfter(r));
+        orderObject = c.object(r, order.finalize, "the order");
+        order = orderFrom(c.poll(issued.orderUrl, kid, "the certificate", {"processing", "ready"},
+                                 std::move(orderObject), c.retryAfter(r)),
+                          issued.orderUrl);
     }
-    if (stringAt(order, "status") != "valid") {
-        // The CA's reason, when the order carries one (§7.1.3 "error").
-        if (const auto* err = objectAt(order.if_contains("error"))) {
-            if (const auto p = problemOf(*err)) {
-                const Exit code = exitFor(p->type, 400);
-                throw Error(code == Exit::DataErr && shortType(p->type).empty() ? Exit::Unavailable
-                                                                                : code,
-                            "the order " + issued.orderUrl + " is '" + stringAt(order, "status") +
-                                "': " + describe(*p));
-            }
-        }
-        throw Error(Exit::Unavailable,
-                    "the order " + issued.orderUrl + " is '" + stringAt(order, "status") + "'");
+    if (order.status != "valid") {
+        throw orderFailure(order, issued.orderUrl);
     }
-    if (const auto* profile = order.if_contains("profile");
-        profile != nullptr && profile->is_string()) {
-        issued.profile = std::string(profile->as_string());
-    }
+    issued.profile = order.profile;
 
     // Download (§7.4.2), and the alternates when another chain is preferred.
-    const std::string certUrl = stringAt(order, "certificate");
-    if (certUrl.empty()) {
-        throw Error(Exit::DataErr,
-                    "the valid order " + issued.orderUrl + " has no certificate URL");
-    }
+    const std::string& certUrl = order.certificate;
     r = c.post(certUrl, std::nullopt, kid, "downloading the certificate", true);
     auto chain = x509::parseChain(r.body, certUrl);
     std::string chosenUrl = certUrl;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/exit.hpp"
 #include "libcommon/x509.hpp"
 
 // An ACME client (RFC 8555) over libcurl, OpenSSL and Boost.JSON: the directory (with RFC
@@ -53,6 +54,20 @@ struct Directory {
 // resource (newNonce, newAccount, newOrder) is missing or not a string.
 Directory parseDirectory(std::string_view json, const std::string& url);
 
+// A problem document (RFC 7807; RFC 8555 §6.7) as a CA sends it with an error.
+struct Problem {
+    std::string type; // as the CA wrote it ("urn:ietf:params:acme:error:rateLimited")
+    std::string detail;
+    std::vector<std::string> subproblems; // "identifier: type: detail"
+};
+// The problem document in an answer's body; nullopt when the body is not a JSON object with
+// a "type". Never throws.
+std::optional<Problem> parseProblem(std::string_view body);
+// "type: detail; subproblem; ..." for messages.
+std::string describe(const Problem& problem);
+// The exit code of a problem of `type` in an answer with HTTP `status`, as listed above.
+Exit exitFor(const std::string& type, long status);
+
 struct AccountRequest {
     std::string keyPath;               // account key; created ECDSA P-256 0600 when missing
     std::vector<std::string> contact;  // "mailto:admin@example.test"
@@ -64,7 +79,12 @@ struct Account {
     std::string url;     // the kid of every later request
     std::string keyPath;
     std::string status;  // "valid"
+    std::string orders;  // the account's orders list (§7.1.2.1); "" when the CA gives none
 };
+// The account object (§7.1.2) the CA answered `from` (its newAccount URL) with, for the
+// account at `url` (the Location it gave); keyPath is left empty. Throws Error(Exit::DataErr)
+// when it is not a JSON object, Error(Exit::NoPerm) when its status is not "valid".
+Account parseAccount(std::string_view body, const std::string& from, const std::string& url);
 
 enum class ChallengeType { Dns01, Http01 };
 std::string_view toString(ChallengeType type);           // "dns-01", "http-01"
@@ -82,6 +102,50 @@ struct Challenge {
     std::string dnsValue() const;  // base64url(SHA-256(keyAuthorization))
     std::string httpPath() const;  // "/.well-known/acme-challenge/<token>" (§8.3)
 };
+
+// An order object (§7.1.3) as read from `url`. Members that are not of their type read as
+// missing. Throws Error(Exit::DataErr) when the body is not a JSON object, when an order that
+// is not "invalid" has no "authorizations" array, when a "ready" one has no "finalize" URL or
+// a "valid" one no "certificate" URL. A status RFC 8555 does not define for orders (also a
+// missing one) is the order's failure: the exit code of its "error" problem, else
+// Error(Exit::Unavailable).
+struct Order {
+    std::string status;                      // pending, ready, processing, valid, invalid
+    std::vector<std::string> authorizations; // URLs, in order (non-strings skipped)
+    std::string finalize;
+    std::string certificate;                 // "" until valid
+    std::string profile;                     // "" when the CA names none
+    std::optional<Problem> error;            // why it is invalid, when the CA says
+};
+Order parseOrder(std::string_view body, const std::string& url);
+
+// An authorization object (§7.1.4) as read from `url`. The identifier must be of type "dns"
+// with a value, else Error(Exit::DataErr), as for a body that is not a JSON object; its status
+// is judged by challengeToAnswer(). Challenges that are not objects are skipped.
+struct Authorization {
+    struct Offer {                 // one of its challenges (§8)
+        std::string type;          // "dns-01", "http-01", "tls-alpn-01", ...; "" when missing
+        std::string url;
+        std::string token;
+        std::string status;
+        std::optional<Problem> error; // why validation failed, when the CA says
+    };
+    std::string domain;            // the identifier, lower-case, without "*." and final dot
+    bool wildcard = false;
+    std::string status;            // "" when missing or not a string
+    std::vector<Offer> challenges; // in the CA's order
+
+    std::string label() const;     // "*.<domain>" for a wildcard, else <domain>
+};
+Authorization parseAuthorization(std::string_view body, const std::string& url);
+
+// The challenge of `type` to answer for `authz` (read from `url`), with the key authorization
+// for the account key of JWK `thumbprint`; nullopt when the authorization is valid already.
+// Throws Error(Exit::Unavailable) when it is neither valid nor pending, Error(Exit::Config)
+// when the CA offers no challenge of `type` (the first one is taken), Error(Exit::DataErr)
+// when its URL is empty or its token is not base64url (§8.1).
+std::optional<Challenge> challengeToAnswer(const Authorization& authz, const std::string& url,
+                                           ChallengeType type, const std::string& thumbprint);
 
 // Publishes the answers to challenges. publish() gets every pending challenge of an order at
 // once (so one DNS change carries them all) and returns only when they can be validated

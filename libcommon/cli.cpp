@@ -164,7 +164,10 @@ int dispatch(const Program& info, const std::vector<Verb>& table, int argc,
     const std::string& program = info.name;
     std::string names;
     for (const auto& v : table) {
-        names += (names.empty() ? "" : "|") + std::string(v.name);
+        if (!names.empty()) {
+            names += '|';
+        }
+        names += v.name;
     }
     const std::string usage = "usage: " + program + " " + names + " [options]";
     // -v and -q may come before the command, as in "cdm-dkim -v generate ...": the command

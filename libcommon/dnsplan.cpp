@@ -429,7 +429,8 @@ Plan compute(const std::string& zone, const std::vector<DesiredRecord>& desired,
     // The RRsets as they will be: current minus deletions plus asked records, one TTL each
     // (an RRset has one TTL: the asked records' TTL wins over the one the zone has).
     std::map<RRsetKey, std::vector<Record>> after = before;
-    for (const auto& [rr, d] : deletes) {
+    for (const auto& deletion : deletes) {
+        const Record& rr = deletion.first; // not a structured binding: clang 14 cannot capture one
         auto& set = after[keyOf(rr)];
         set.erase(std::remove_if(set.begin(), set.end(), [&](const Record& r) { return r.sameRecord(rr); }), set.end());
     }

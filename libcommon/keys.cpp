@@ -158,11 +158,8 @@ PemBlock findKeyBlock(std::string_view data, const std::string& path) {
     throw Error(Exit::DataErr, "not a key: neither PEM ('-----BEGIN') nor DER", at(path));
 }
 
-// Read and decode a key file; the file's bytes live only in a wiped buffer.
-ossl::PKey load(const std::string& path) {
-    SecretBuffer buffer(maxKeyFileBytes);
-    const std::size_t size = fsutil::readFileInto(path, buffer.span());
-    const std::string_view data(buffer.data(), size);
+// Decode a key file's bytes `data`; `path` names it in messages.
+ossl::PKey decodeKey(std::string_view data, const std::string& path) {
     if (data.empty()) {
         throw Error(Exit::DataErr, "empty file, not a key", at(path));
     }
@@ -197,6 +194,13 @@ ossl::PKey load(const std::string& path) {
                     at(path, block.line));
     }
     return key;
+}
+
+// Read and decode a key file; the file's bytes live only in a wiped buffer.
+ossl::PKey load(const std::string& path) {
+    SecretBuffer buffer(maxKeyFileBytes);
+    const std::size_t size = fsutil::readFileInto(path, buffer.span());
+    return decodeKey(std::string_view(buffer.data(), size), path);
 }
 
 std::vector<std::uint8_t> spkiOf(EVP_PKEY* key) {
@@ -302,6 +306,11 @@ std::vector<std::uint8_t> generate(const KeySpec& spec, const std::string& path)
 
 std::vector<std::uint8_t> publicKeyDer(const std::string& path) {
     const ossl::PKey key = load(path);
+    return spkiOf(key.get());
+}
+
+std::vector<std::uint8_t> publicKeyDerFromData(std::string_view data, const std::string& sourceName) {
+    const ossl::PKey key = decodeKey(data, sourceName);
     return spkiOf(key.get());
 }
 

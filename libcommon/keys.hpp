@@ -60,6 +60,10 @@ void checkSpec(const KeySpec& spec);
 // supported", "not a key"), never printing key material.
 std::vector<std::uint8_t> publicKeyDer(const std::string& path);
 
+// publicKeyDer() of a key file's content `data` held in memory (tests, fuzz targets); messages
+// name `sourceName`. Throws like publicKeyDer(), without Exit::NoInput.
+std::vector<std::uint8_t> publicKeyDerFromData(std::string_view data, const std::string& sourceName);
+
 // The SubjectPublicKeyInfo DER of public key bytes in DER: an SPKI (returned re-encoded) or
 // a PKCS#1 RSAPublicKey, which some DKIM records carry in p=. Throws Error(Exit::DataErr)
 // for other data.

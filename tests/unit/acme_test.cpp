@@ -108,6 +108,21 @@ TEST(AcmeDirectory, MissingResourcesOrNotJsonAreDataErrors) {
     }
 }
 
+TEST(AcmeProblem, ParsesTypeDetailAndSubproblems) {
+    const auto p = acme::parseProblem(
+        R"({"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"no",
+            "subproblems":[{"type":"urn:ietf:params:acme:error:caa","detail":"CAA forbids",
+                            "identifier":{"type":"dns","value":"www.ca.test"}}, 5]})");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(acme::describe(*p), "urn:ietf:params:acme:error:rejectedIdentifier: no; "
+                                  "www.ca.test: urn:ietf:params:acme:error:caa: CAA forbids");
+    EXPECT_EQ(acme::exitFor(p->type, 400), Exit::DataErr);
+    EXPECT_EQ(acme::exitFor("urn:ietf:params:acme:error:rateLimited", 400), Exit::TempFail);
+    for (const char* notProblem : {"", "[]", R"({"detail":"no type"})", R"({"type":5})", "<html>"}) {
+        EXPECT_FALSE(acme::parseProblem(notProblem)) << notProblem;
+    }
+}
+
 // ---------------------------------------------------------------- ARI
 
 TEST(AcmeRenewalInfo, ParsesTheWindow) {
@@ -218,6 +233,303 @@ TEST(AcmeChallenge, NamesValuesAndPaths) {
     EXPECT_EQ(acme::challengeTypeFromString("http-01"), acme::ChallengeType::Http01);
     EXPECT_EQ(acme::challengeTypeFromString("dns-01"), acme::ChallengeType::Dns01);
     EXPECT_FALSE(acme::challengeTypeFromString("tls-alpn-01"));
+}
+
+// ---------------------------------------------------------------- account, order, authorization
+
+TEST(AcmeAccount, ParsesTheRfc8555Example) {
+    // RFC 8555 §7.1.2, with the URL of §7.3's Location.
+    const auto a = acme::parseAccount(R"({
+      "status": "valid",
+      "contact": ["mailto:cert-admin@example.org", "mailto:admin@example.org"],
+      "termsOfServiceAgreed": true,
+      "orders": "https://example.com/acme/orders/rzGoeA"})",
+                                      "https://example.com/acme/new-account",
+                                      "https://example.com/acme/acct/evOfKhNU60wg");
+    EXPECT_EQ(a.url, "https://example.com/acme/acct/evOfKhNU60wg");
+    EXPECT_EQ(a.status, "valid");
+    EXPECT_EQ(a.orders, "https://example.com/acme/orders/rzGoeA");
+    EXPECT_TRUE(a.keyPath.empty());
+    // Boulder gives no orders URL; that is no reason to stop.
+    EXPECT_TRUE(acme::parseAccount(R"({"status":"valid"})", "n", "u").orders.empty());
+    EXPECT_TRUE(acme::parseAccount(R"({"status":"valid","orders":5})", "n", "u").orders.empty());
+}
+
+TEST(AcmeAccount, AnAccountThatIsNotValidIsNoPermAndNotJsonIsDataErr) {
+    for (const char* bad : {R"({"status":"deactivated"})", R"({"status":"revoked"})",
+                            R"({"status":"Valid"})", R"({"status":true})",
+                            R"({"status":["valid"]})", R"({"orders":"https://ca.test/o"})", "{}"}) {
+        std::string message;
+        EXPECT_EQ(codeOf(
+                      [&] {
+                          acme::parseAccount(bad, "https://ca.test/new-acct",
+                                             "https://ca.test/acct/1");
+                      },
+                      &message),
+                  Exit::NoPerm)
+            << bad;
+        EXPECT_NE(message.find("the account https://ca.test/acct/1 is '"), std::string::npos)
+            << message;
+    }
+    for (const char* bad : {"", "[]", "\"valid\"", "<html>", R"({"status":"valid")"}) {
+        std::string message;
+        EXPECT_EQ(
+            codeOf([&] { acme::parseAccount(bad, "https://ca.test/new-acct", "u"); }, &message),
+            Exit::DataErr)
+            << bad;
+        EXPECT_NE(message.find("the CA answered the account at 'https://ca.test/new-acct'"),
+                  std::string::npos)
+            << message;
+    }
+}
+
+TEST(AcmeOrder, ParsesTheRfc8555Example) {
+    // RFC 8555 §7.1.3 (with the certificate URL of §7.4.2 once valid).
+    const std::string pending = R"({
+      "status": "pending",
+      "expires": "2016-01-05T14:09:07.99Z",
+      "identifiers": [{"type": "dns", "value": "www.example.org"},
+                      {"type": "dns", "value": "example.org"}],
+      "notBefore": "2016-01-01T00:00:00Z",
+      "notAfter": "2016-01-08T00:00:00Z",
+      "authorizations": ["https://example.com/acme/authz/PAniVnsZcis",
+                         "https://example.com/acme/authz/r4HqLzrSrpI"],
+      "finalize": "https://example.com/acme/order/TOlocE8rfgo/finalize",
+      "certificate": "https://example.com/acme/cert/mAt3xBGaobw"})";
+    const auto o = acme::parseOrder(pending, "https://example.com/acme/order/TOlocE8rfgo");
+    EXPECT_EQ(o.status, "pending");
+    EXPECT_EQ(o.authorizations,
+              (std::vector<std::string>{"https://example.com/acme/authz/PAniVnsZcis",
+                                        "https://example.com/acme/authz/r4HqLzrSrpI"}));
+    EXPECT_EQ(o.finalize, "https://example.com/acme/order/TOlocE8rfgo/finalize");
+    EXPECT_EQ(o.certificate, "https://example.com/acme/cert/mAt3xBGaobw");
+    EXPECT_TRUE(o.profile.empty());
+    EXPECT_FALSE(o.error);
+
+    const auto valid = acme::parseOrder(
+        R"({"status":"valid","authorizations":["a", 7, null, "b"],"finalize":"f",
+            "certificate":"c","profile":"shortlived"})",
+        "o");
+    EXPECT_EQ(valid.authorizations, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(valid.profile, "shortlived");
+    for (const char* status : {"ready", "processing"}) {
+        EXPECT_EQ(acme::parseOrder(std::string(R"({"status":")") + status +
+                                       R"(","authorizations":[],"finalize":"f"})",
+                                   "o")
+                      .status,
+                  status);
+    }
+    // An invalid order is read for its reason, whatever else it lacks.
+    const auto invalid = acme::parseOrder(
+        R"({"status":"invalid","error":{"type":"urn:ietf:params:acme:error:caa",
+            "detail":"CAA forbids"}})",
+        "o");
+    EXPECT_EQ(invalid.status, "invalid");
+    ASSERT_TRUE(invalid.error);
+    EXPECT_EQ(acme::describe(*invalid.error), "urn:ietf:params:acme:error:caa: CAA forbids");
+}
+
+TEST(AcmeOrder, MissingMembersWrongTypesAndUnknownStatusAreErrors) {
+    const std::string url = "https://ca.test/order/1";
+    const struct {
+        const char* body;
+        Exit code;
+        const char* message;
+    } cases[] = {
+        {R"({"status":"pending","finalize":"f"})", Exit::DataErr, "lists no authorizations"},
+        {R"({"status":"pending","authorizations":"a","finalize":"f"})", Exit::DataErr,
+         "lists no authorizations"},
+        {R"({"status":"pending","authorizations":{"a":"b"}})", Exit::DataErr,
+         "lists no authorizations"},
+        {R"({"status":"ready","authorizations":[]})", Exit::DataErr, "has no finalize URL"},
+        {R"({"status":"ready","authorizations":[],"finalize":5})", Exit::DataErr,
+         "has no finalize URL"},
+        {R"({"status":"valid","authorizations":[],"finalize":"f"})", Exit::DataErr,
+         "the valid order https://ca.test/order/1 has no certificate URL"},
+        {R"({"status":"valid","authorizations":[],"certificate":""})", Exit::DataErr,
+         "has no certificate URL"},
+        {R"({"status":"done","authorizations":[]})", Exit::Unavailable,
+         "the order https://ca.test/order/1 is 'done'"},
+        {R"({"status":"expired","authorizations":[]})", Exit::Unavailable, "is 'expired'"},
+        {R"({"status":1,"authorizations":[]})", Exit::Unavailable, "is ''"},
+        {R"({"authorizations":[]})", Exit::Unavailable, "is ''"},
+        // The CA's reason decides the exit code, as for an invalid order.
+        {R"({"status":"deactivated","authorizations":[],
+             "error":{"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"}})",
+         Exit::TempFail, "is 'deactivated': urn:ietf:params:acme:error:rateLimited: slow down"},
+        {"", Exit::DataErr, "the CA answered the order at 'https://ca.test/order/1' with"},
+        {"[]", Exit::DataErr, "something other than a JSON object: []"},
+        {"null", Exit::DataErr, "something other than a JSON object"},
+    };
+    for (const auto& c : cases) {
+        std::string message;
+        EXPECT_EQ(codeOf([&] { acme::parseOrder(c.body, url); }, &message), c.code) << c.body;
+        EXPECT_NE(message.find(c.message), std::string::npos) << c.body << " -> " << message;
+    }
+}
+
+const char* const rfc8555Authorization = R"({
+  "status": "pending",
+  "expires": "2016-01-02T14:09:30Z",
+  "identifier": {"type": "dns", "value": "WWW.Example.ORG."},
+  "challenges": [
+    {"type": "http-01", "url": "https://example.com/acme/chall/prV_B7yEyA4",
+     "token": "DGyRejmCefe7v4NfDGDKfA"},
+    {"type": "dns-01", "url": "https://example.com/acme/chall/Rg5dV14Gh1Q",
+     "token": "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"},
+    {"type": "tls-alpn-01", "url": "https://example.com/acme/chall/lX8Rn1w7sIo",
+     "token": "f5BMkJzD0ebzaKwlGsbJCAZ9yeTYc7A3CnmGs3dSvKo"},
+    "not an object"
+  ]})";
+
+TEST(AcmeAuthorization, ParsesTheRfc8555ExampleAndChoosesTheSolversChallenge) {
+    // RFC 8555 §7.1.4 and §8.3/§8.4 (the tls-alpn-01 one from RFC 8737).
+    const std::string url = "https://example.com/acme/authz/PAniVnsZcis";
+    const auto a = acme::parseAuthorization(rfc8555Authorization, url);
+    EXPECT_EQ(a.domain, "www.example.org");
+    EXPECT_FALSE(a.wildcard);
+    EXPECT_EQ(a.label(), "www.example.org");
+    EXPECT_EQ(a.status, "pending");
+    ASSERT_EQ(a.challenges.size(), 3U);
+    EXPECT_EQ(a.challenges[2].type, "tls-alpn-01");
+    EXPECT_EQ(a.challenges[1].token, "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA");
+
+    const auto dns = acme::challengeToAnswer(a, url, acme::ChallengeType::Dns01, "THUMB");
+    ASSERT_TRUE(dns);
+    EXPECT_EQ(dns->type, acme::ChallengeType::Dns01);
+    EXPECT_EQ(dns->url, "https://example.com/acme/chall/Rg5dV14Gh1Q");
+    EXPECT_EQ(dns->keyAuthorization, "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.THUMB");
+    EXPECT_EQ(dns->dnsName(), "_acme-challenge.www.example.org.");
+    const auto http = acme::challengeToAnswer(a, url, acme::ChallengeType::Http01, "THUMB");
+    ASSERT_TRUE(http);
+    EXPECT_EQ(http->httpPath(), "/.well-known/acme-challenge/DGyRejmCefe7v4NfDGDKfA");
+
+    // A wildcard (§7.1.4: the value without "*.", "wildcard": true); a valid one needs nothing.
+    const auto w = acme::parseAuthorization(
+        R"({"status":"valid","identifier":{"type":"dns","value":"example.org"},"wildcard":true,
+            "challenges":[{"type":"dns-01","url":"u","token":"t","status":"valid",
+                           "validated":"2014-12-01T12:05:58.16Z"}]})",
+        url);
+    EXPECT_TRUE(w.wildcard);
+    EXPECT_EQ(w.label(), "*.example.org");
+    EXPECT_EQ(w.challenges.at(0).status, "valid");
+    EXPECT_FALSE(acme::challengeToAnswer(w, url, acme::ChallengeType::Dns01, "T"));
+    // A value that says "*." itself is read the same; "wildcard" that is not a bool is false.
+    const auto star = acme::parseAuthorization(
+        R"({"status":"pending","identifier":{"type":"dns","value":"*.Example.org"},
+            "wildcard":"yes"})",
+        url);
+    EXPECT_EQ(star.domain, "example.org");
+    EXPECT_FALSE(star.wildcard);
+}
+
+TEST(AcmeAuthorization, TheChallengesErrorIsKept) {
+    const auto a = acme::parseAuthorization(
+        R"({"status":"invalid","identifier":{"type":"dns","value":"a.test"},
+            "challenges":[{"type":"http-01","url":"u","token":"t","status":"invalid",
+              "error":{"type":"urn:ietf:params:acme:error:connection","detail":"refused"}}]})",
+        "u");
+    ASSERT_EQ(a.challenges.size(), 1U);
+    ASSERT_TRUE(a.challenges[0].error);
+    EXPECT_EQ(acme::describe(*a.challenges[0].error),
+              "urn:ietf:params:acme:error:connection: refused");
+}
+
+TEST(AcmeAuthorization, MissingOrForeignIdentifiersAndNotJsonAreDataErrors) {
+    const std::string url = "https://ca.test/authz/1";
+    for (const char* bad : {
+             R"({"status":"pending"})",
+             R"({"status":"pending","identifier":"a.test"})",
+             R"({"status":"pending","identifier":{"type":"dns"}})",
+             R"({"status":"pending","identifier":{"type":"dns","value":""}})",
+             R"({"status":"pending","identifier":{"type":"dns","value":"."}})",
+             R"({"status":"pending","identifier":{"type":"dns","value":7}})",
+             R"({"status":"pending","identifier":{"value":"a.test"}})",
+             R"({"status":"pending","identifier":{"type":"ip","value":"192.0.2.1"}})",
+             R"({"status":"pending","identifier":{"type":"DNS","value":"a.test"}})",
+         }) {
+        std::string message;
+        EXPECT_EQ(codeOf([&] { acme::parseAuthorization(bad, url); }, &message), Exit::DataErr)
+            << bad;
+        EXPECT_NE(message.find("the authorization at 'https://ca.test/authz/1' has no dns "
+                               "identifier"),
+                  std::string::npos)
+            << message;
+    }
+    for (const char* bad : {"", "[]", "<html>", R"({"status":"pending")"}) {
+        std::string message;
+        EXPECT_EQ(codeOf([&] { acme::parseAuthorization(bad, url); }, &message), Exit::DataErr)
+            << bad;
+        EXPECT_NE(message.find("the CA answered an authorization at 'https://ca.test/authz/1'"),
+                  std::string::npos)
+            << message;
+    }
+}
+
+TEST(AcmeAuthorization, ChallengeToAnswerRejectsWhatCannotBeAnswered) {
+    const std::string url = "https://ca.test/authz/1";
+    const auto authz = [&](const std::string& status, const std::string& challenges) {
+        return acme::parseAuthorization(R"({"status":)" + status +
+                                            R"(,"identifier":{"type":"dns","value":"a.test"},
+                                            "challenges":)" +
+                                            challenges + "}",
+                                        url);
+    };
+    const std::string dns = R"([{"type":"dns-01","url":"https://ca.test/c","token":"tok"}])";
+    const struct {
+        std::string status;
+        std::string challenges;
+        Exit code;
+        const char* message;
+    } cases[] = {
+        // Statuses other than pending and valid (§7.1.6), also unknown or of the wrong type.
+        {R"("invalid")", dns, Exit::Unavailable,
+         "the authorization of 'a.test' is 'invalid' (https://ca.test/authz/1)"},
+        {R"("deactivated")", dns, Exit::Unavailable, "is 'deactivated'"},
+        {R"("expired")", dns, Exit::Unavailable, "is 'expired'"},
+        {R"("revoked")", dns, Exit::Unavailable, "is 'revoked'"},
+        {R"("ready")", dns, Exit::Unavailable, "is 'ready'"},
+        {R"(1)", dns, Exit::Unavailable, "is ''"},
+        {R"(null)", dns, Exit::Unavailable, "is ''"},
+        // No challenge of the solver's type.
+        {R"("pending")", R"([{"type":"http-01","url":"u","token":"t"},{"type":"tls-alpn-01"},
+                            {"url":"u"}])",
+         Exit::Config,
+         "the CA offers no dns-01 challenge for 'a.test' (only: http-01, tls-alpn-01, )"},
+        {R"("pending")", "[]", Exit::Config, "(only: none)"},
+        {R"("pending")", R"({"type":"dns-01"})", Exit::Config, "(only: none)"},
+        {R"("pending")", R"([{"type":["dns-01"],"url":"u","token":"t"}])", Exit::Config,
+         "(only: )"},
+        // Tokens that are not base64url, or no URL.
+        {R"("pending")", R"([{"type":"dns-01","url":"u"}])", Exit::DataErr,
+         "the dns-01 challenge for 'a.test' has no usable token or URL"},
+        {R"("pending")", R"([{"type":"dns-01","url":"u","token":""}])", Exit::DataErr, "token"},
+        {R"("pending")", R"([{"type":"dns-01","url":"u","token":5}])", Exit::DataErr, "token"},
+        {R"("pending")", R"([{"type":"dns-01","url":"u","token":"../../etc/passwd"}])",
+         Exit::DataErr, "token"},
+        {R"("pending")", R"([{"type":"dns-01","url":"u","token":"a b"}])", Exit::DataErr, "token"},
+        {R"("pending")", R"([{"type":"dns-01","url":"u","token":"YWJj="}])", Exit::DataErr,
+         "token"},
+        {R"("pending")", R"([{"type":"dns-01","token":"t"}])", Exit::DataErr, "or URL"},
+        {R"("pending")", R"([{"type":"dns-01","url":null,"token":"t"}])", Exit::DataErr, "or URL"},
+        // The first challenge of the type is the one taken.
+        {R"("pending")", R"([{"type":"dns-01","url":"u","token":"a/b"},
+                            {"type":"dns-01","url":"u","token":"good"}])",
+         Exit::DataErr, "token"},
+    };
+    for (const auto& c : cases) {
+        std::string message;
+        EXPECT_EQ(codeOf(
+                      [&] {
+                          acme::challengeToAnswer(authz(c.status, c.challenges), url,
+                                                  acme::ChallengeType::Dns01, "T");
+                      },
+                      &message),
+                  c.code)
+            << c.status << " " << c.challenges;
+        EXPECT_NE(message.find(c.message), std::string::npos)
+            << c.status << " " << c.challenges << " -> " << message;
+    }
 }
 
 // ---------------------------------------------------------------- against a real Pebble

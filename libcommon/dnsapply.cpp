@@ -448,10 +448,20 @@ Result run(Request request) {
     }
 
     std::optional<Error> failure;
+    // Every zone is changed first, then verified: the secondaries transfer the zones while
+    // the first ones are checked, instead of one zone's wait after another's. The reports
+    // keep the zones' order.
+    std::vector<json::object> entries;
+    std::vector<std::uint32_t> toVerify; // the new serial of each zone in `order`
+    std::vector<bool> verifyZones;
+    std::vector<std::optional<Error>> zoneFailure(order.size());
     for (const auto& zone : order) {
         ZoneJob& job = jobs.at(zone);
         Planned& p = planned[zone];
-        json::object entry{{"zone", zone}, {"handler", job.settings.handler}, {"dry_run", request.dryRun}};
+        json::object& entry = entries.emplace_back(
+            json::object{{"zone", zone}, {"handler", job.settings.handler}, {"dry_run", request.dryRun}});
+        toVerify.push_back(0);
+        verifyZones.push_back(false);
         json::array changes;
         json::array lines;
         try {
@@ -501,24 +511,8 @@ Result run(Request request) {
             entry["records"] = std::move(changes);
             entry["log"] = std::move(lines);
             if (request.verify && !request.dryRun) {
-                const auto v = verifyZone(job, plan, contents, applied.serial, request);
-                entry["verify"] = dnsverify::toJson(v);
-                for (const auto& n : v.notes) {
-                    log::warn("zone " + zone + ": " + n);
-                }
-                if (!v.ok) {
-                    std::string why;
-                    for (const auto& problem : v.problems) {
-                        why += (why.empty() ? "" : "; ") + problem;
-                    }
-                    if (!failure) {
-                        failure = Error(Exit::TempFail, "zone '" + zone + "' is not served everywhere yet: " + why);
-                    }
-                } else {
-                    log::info("zone " + zone + ": verified at " + std::to_string(v.servers.size()) +
-                              " server addresses (largest TTL " + std::to_string(v.maxTtl) + " s, negative TTL " +
-                              std::to_string(v.negativeTtl) + " s)");
-                }
+                toVerify.back() = applied.serial;
+                verifyZones.back() = true;
             }
         } catch (const Error& e) {
             // Other zones still get their change; the first failure decides the exit code.
@@ -526,13 +520,53 @@ Result run(Request request) {
             entry["exit"] = static_cast<int>(e.code());
             entry["records"] = std::move(changes);
             entry["log"] = std::move(lines);
-            if (!failure) {
-                failure = e;
-            }
+            zoneFailure[entries.size() - 1] = e;
             if (order.size() > 1) {
                 log::error("zone " + zone + ": " + e.what());
             }
         }
+    }
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (!verifyZones[i]) {
+            continue;
+        }
+        const std::string& zone = order[i];
+        json::object& entry = entries[i];
+        try {
+            const auto v = verifyZone(jobs.at(zone), planned[zone].plan, planned[zone].contents, toVerify[i],
+                                      request);
+            entry["verify"] = dnsverify::toJson(v);
+            for (const auto& n : v.notes) {
+                log::warn("zone " + zone + ": " + n);
+            }
+            if (!v.ok) {
+                std::string why;
+                for (const auto& problem : v.problems) {
+                    why += (why.empty() ? "" : "; ") + problem;
+                }
+                zoneFailure[i] = Error(Exit::TempFail, "zone '" + zone + "' is not served everywhere yet: " + why);
+            } else {
+                log::info("zone " + zone + ": verified at " + std::to_string(v.servers.size()) +
+                          " server addresses (largest TTL " + std::to_string(v.maxTtl) + " s, negative TTL " +
+                          std::to_string(v.negativeTtl) + " s)");
+            }
+        } catch (const Error& e) {
+            entry["error"] = e.what();
+            entry["exit"] = static_cast<int>(e.code());
+            zoneFailure[i] = e;
+            if (order.size() > 1) {
+                log::error("zone " + zone + ": " + e.what());
+            }
+        }
+    }
+    // The first failure in the zones' order decides the exit code, as when each zone was
+    // verified right after its change.
+    for (const auto& f : zoneFailure) {
+        if (f && !failure) {
+            failure = f;
+        }
+    }
+    for (auto& entry : entries) {
         document::report(doc, program, request.dryRun ? "plan" : "apply", std::move(entry));
     }
     if (failure) {

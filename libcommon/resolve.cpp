@@ -4,7 +4,10 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <map>
+#include <span>
 #include <string>
 
 #include "libcommon/error.hpp"
@@ -114,6 +117,56 @@ record::Record readRecord(const ldns_rr* rr) {
     }
 }
 
+// What query() reads from an answer packet, before any validation.
+Answer fromPacket(const ldns_pkt* pkt, const ldns_rdf* qname, record::Type type) {
+    const auto qtype = static_cast<ldns_rr_type>(static_cast<std::uint16_t>(type));
+    Answer answer;
+    answer.rcode = static_cast<int>(ldns_pkt_get_rcode(pkt));
+    answer.authenticated = ldns_pkt_ad(pkt);
+    answer.authoritative = ldns_pkt_aa(pkt);
+    ldnsp::RrList rrset(ldns_pkt_rr_list_by_name_and_type(pkt, qname, qtype, LDNS_SECTION_ANSWER));
+    if (rrset) {
+        for (std::size_t i = 0; i < ldns_rr_list_rr_count(rrset.get()); ++i) {
+            answer.records.push_back(readRecord(ldns_rr_list_rr(rrset.get(), i)));
+        }
+    }
+    if (type != record::Type::CNAME) {
+        ldnsp::RrList cnames(
+            ldns_pkt_rr_list_by_name_and_type(pkt, qname, LDNS_RR_TYPE_CNAME, LDNS_SECTION_ANSWER));
+        if (cnames && ldns_rr_list_rr_count(cnames.get()) > 0) {
+            const ldns_rdf* target = ldns_rr_rdf(ldns_rr_list_rr(cnames.get(), 0), 0);
+            char* text = target != nullptr ? ldns_rdf2str(target) : nullptr;
+            answer.cname = text != nullptr ? text : ".";
+            LDNS_FREE(text);
+            if (name::isValid(answer.cname)) {
+                answer.cname = name::normalize(answer.cname);
+            }
+        }
+    }
+    const ldns_rr_list* authority = ldns_pkt_authority(pkt);
+    for (std::size_t i = 0; authority != nullptr && i < ldns_rr_list_rr_count(authority); ++i) {
+        const ldns_rr* rr = ldns_rr_list_rr(authority, i);
+        const auto rrType = static_cast<unsigned>(ldns_rr_get_type(rr));
+        if (!record::typeFromString("TYPE" + std::to_string(rrType))) {
+            continue;
+        }
+        try {
+            answer.authority.push_back(readRecord(rr));
+        } catch (const Error&) {
+            continue; // the authority section is extra information: never fail a query on it
+        }
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && !answer.authoritySoa && ldns_rr_rd_count(rr) == 7) {
+            Soa soa;
+            soa.owner = answer.authority.back().name;
+            soa.ttl = ldns_rr_ttl(rr);
+            soa.serial = ldns_rdf2native_int32(ldns_rr_rdf(rr, 2));
+            soa.minimum = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
+            answer.authoritySoa = soa;
+        }
+    }
+    return answer;
+}
+
 // The name one label up: "www.example.test." -> "example.test."; "test." -> ".".
 std::string parentOf(const std::string& absolute) {
     const auto labels = name::labels(absolute);
@@ -205,61 +258,76 @@ std::string_view toString(Security s) {
 }
 
 Answer query(const Options& options, std::string_view name, record::Type type) {
+    try {
+        (void)name::normalize(name); // a bad name is a usage error before the anchor is read
+    } catch (const Error& e) {
+        throw Error(Exit::Usage, e.message());
+    }
+    return Session(options).query(name, type);
+}
+
+struct Session::Impl {
+    Options options;
+    ldnsp::Resolver res;
+    // Validated DNSKEY sets by signer name (lower case, absolute).
+    std::map<std::string, ldnsp::RrList> keys;
+
+    // What ldns_verify_trusted does (the signer's keys fetched and validated against the
+    // anchors, then any RRSIG made by one of them), with the keys kept for the next RRset.
+    ldns_status verify(ldns_rr_list* rrset, const ldns_rr_list* sigs) {
+        ldns_status result = LDNS_STATUS_ERR;
+        for (std::size_t i = 0; i < ldns_rr_list_rr_count(sigs); ++i) {
+            ldns_rr* sig = ldns_rr_list_rr(sigs, i);
+            const ldns_rdf* signer = ldns_rr_rrsig_signame(sig);
+            if (signer == nullptr) {
+                continue;
+            }
+            char* text = ldns_rdf2str(signer);
+            std::string key = text != nullptr ? text : "";
+            LDNS_FREE(text);
+            std::transform(key.begin(), key.end(), key.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            auto it = keys.find(key);
+            if (it == keys.end()) {
+                ldns_status st = LDNS_STATUS_ERR;
+                ldnsp::RrList fetched(ldns_fetch_valid_domain_keys(
+                    res.get(), signer, ldns_resolver_dnssec_anchors(res.get()), &st));
+                if (!fetched) {
+                    result = st;
+                    continue;
+                }
+                it = keys.emplace(key, std::move(fetched)).first;
+            }
+            for (std::size_t k = 0; k < ldns_rr_list_rr_count(it->second.get()); ++k) {
+                result = ldns_verify_rrsig(rrset, sig, ldns_rr_list_rr(it->second.get(), k));
+                if (result == LDNS_STATUS_OK) {
+                    return result;
+                }
+            }
+        }
+        return result;
+    }
+};
+
+Session::Session(const Options& options)
+    : impl_(std::make_unique<Impl>(Impl{options, makeResolver(options), {}})) {}
+
+Session::~Session() = default;
+
+Answer Session::query(std::string_view name, record::Type type) {
+    const Options& options = impl_->options;
     std::string owner;
     try {
         owner = name::normalize(name);
     } catch (const Error& e) {
         throw Error(Exit::Usage, e.message());
     }
-    auto res = makeResolver(options);
     ldnsp::Rdf qname(ldns_dname_new_frm_str(owner.c_str()));
     const auto qtype = static_cast<ldns_rr_type>(static_cast<std::uint16_t>(type));
-    auto pkt = send(res.get(), qname.get(), qtype, options.recursive);
+    auto pkt = send(impl_->res.get(), qname.get(), qtype, options.recursive);
 
-    Answer answer;
-    answer.rcode = static_cast<int>(ldns_pkt_get_rcode(pkt.get()));
-    answer.authenticated = ldns_pkt_ad(pkt.get());
-    answer.authoritative = ldns_pkt_aa(pkt.get());
+    Answer answer = fromPacket(pkt.get(), qname.get(), type);
     ldnsp::RrList rrset(ldns_pkt_rr_list_by_name_and_type(pkt.get(), qname.get(), qtype, LDNS_SECTION_ANSWER));
-    if (rrset) {
-        for (std::size_t i = 0; i < ldns_rr_list_rr_count(rrset.get()); ++i) {
-            answer.records.push_back(readRecord(ldns_rr_list_rr(rrset.get(), i)));
-        }
-    }
-    if (type != record::Type::CNAME) {
-        ldnsp::RrList cnames(
-            ldns_pkt_rr_list_by_name_and_type(pkt.get(), qname.get(), LDNS_RR_TYPE_CNAME, LDNS_SECTION_ANSWER));
-        if (cnames && ldns_rr_list_rr_count(cnames.get()) > 0) {
-            const ldns_rdf* target = ldns_rr_rdf(ldns_rr_list_rr(cnames.get(), 0), 0);
-            char* text = target != nullptr ? ldns_rdf2str(target) : nullptr;
-            answer.cname = text != nullptr ? text : ".";
-            LDNS_FREE(text);
-            if (name::isValid(answer.cname)) {
-                answer.cname = name::normalize(answer.cname);
-            }
-        }
-    }
-    const ldns_rr_list* authority = ldns_pkt_authority(pkt.get());
-    for (std::size_t i = 0; authority != nullptr && i < ldns_rr_list_rr_count(authority); ++i) {
-        const ldns_rr* rr = ldns_rr_list_rr(authority, i);
-        const auto rrType = static_cast<unsigned>(ldns_rr_get_type(rr));
-        if (!record::typeFromString("TYPE" + std::to_string(rrType))) {
-            continue;
-        }
-        try {
-            answer.authority.push_back(readRecord(rr));
-        } catch (const Error&) {
-            continue; // the authority section is extra information: never fail a query on it
-        }
-        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && !answer.authoritySoa && ldns_rr_rd_count(rr) == 7) {
-            Soa soa;
-            soa.owner = answer.authority.back().name;
-            soa.ttl = ldns_rr_ttl(rr);
-            soa.serial = ldns_rdf2native_int32(ldns_rr_rdf(rr, 2));
-            soa.minimum = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
-            answer.authoritySoa = soa;
-        }
-    }
     if (options.trustAnchorFile.empty()) {
         answer.security = answer.authenticated ? Security::Secure : Security::Insecure;
         if (!answer.authenticated) {
@@ -278,13 +346,31 @@ Answer query(const Options& options, std::string_view name, record::Type type) {
         answer.why = "the answer carries no RRSIG";
         return answer;
     }
-    ldnsp::RrList keys(ldns_rr_list_new());
-    const ldns_status st = ldns_verify_trusted(res.get(), rrset.get(), sigs.get(), keys.get());
+    const ldns_status st = impl_->verify(rrset.get(), sigs.get());
     answer.security = st == LDNS_STATUS_OK ? Security::Secure : Security::Bogus;
     if (st != LDNS_STATUS_OK) {
         answer.why = ldns_get_errorstr_by_id(st);
     }
     return answer;
+}
+
+Answer readAnswer(std::span<const std::uint8_t> wire, std::string_view name, record::Type type) {
+    std::string owner;
+    try {
+        owner = name::normalize(name);
+    } catch (const Error& e) {
+        throw Error(Exit::Usage, e.message());
+    }
+    ldns_pkt* raw = nullptr;
+    if (ldns_wire2pkt(&raw, wire.data(), wire.size()) != LDNS_STATUS_OK || raw == nullptr) {
+        throw Error(Exit::DataErr, "the DNS answered with a message that is not DNS");
+    }
+    const ldnsp::Pkt pkt(raw);
+    const ldnsp::Rdf qname(ldns_dname_new_frm_str(owner.c_str()));
+    if (!qname) {
+        throw Error(Exit::Usage, "unable to read the name " + quoted(owner));
+    }
+    return fromPacket(pkt.get(), qname.get(), type);
 }
 
 std::vector<std::string> addresses(const Options& options, std::string_view host) {

@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +72,12 @@ struct Answer {
 // answers, Error(Exit::Usage) for a bad name, Error(Exit::NoInput/DataErr) for the anchor file.
 Answer query(const Options& options, std::string_view name, record::Type type);
 
+// What query() reads from an answer in wire form `wire` to the question `name` `type`, without
+// the network and before any validation (security stays Insecure). Exposed for tests and the
+// fuzz targets. Throws Error(Exit::DataErr) for a message ldns cannot read or a record of the
+// answer section cdm cannot read, Error(Exit::Usage) for a bad name.
+Answer readAnswer(std::span<const std::uint8_t> wire, std::string_view name, record::Type type);
+
 // The A and AAAA addresses of `host` through the same servers (no validation needed).
 std::vector<std::string> addresses(const Options& options, std::string_view host);
 
@@ -83,5 +91,24 @@ std::vector<std::string> addresses(const Options& options, std::string_view host
 // Error(Exit::DataErr) "no zone found for 'x': ..." when the answer is REFUSED, SERVFAIL or
 // another error (the rcode named), or carries no SOA to read the apex from.
 std::string zoneOf(const Options& options, std::string_view name);
+
+// Many questions to the same servers, as query() answers them: one ldns resolver (the trust
+// anchor file read once), and with a trust anchor each signer's DNSKEY set fetched and
+// validated once, then kept for the session's life, so that checking thousands of RRsets of a
+// zone costs one question each instead of a DNSKEY fetch and validation each. A key set that
+// could not be validated is not kept (the next question tries again). Not for sharing between
+// threads. Throws as query() does; the constructor throws what reading the anchor file throws.
+class Session {
+public:
+    explicit Session(const Options& options);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    Answer query(std::string_view name, record::Type type);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 } // namespace cdm::resolve

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <set>
 
 #include "libcommon/log.hpp"
@@ -240,6 +241,59 @@ void checkHandler(SectionType type, const Section& section) {
     }
 }
 
+// Why `text` cannot be one component of a path, or "" when it can. Section names become
+// directories (<statedir>/cert/NAME, <destination>/DOMAIN/) and some values file names
+// (keyname): a '/' or a ".." would reach outside the configured directory, a control character
+// would reach zone lines, signing configurations and logs.
+std::string badPathComponent(std::string_view text) {
+    if (text == "." || text == "..") {
+        return "is '" + std::string(text) + "'";
+    }
+    for (const char c : text) {
+        if (c == '/') {
+            return "holds a '/'";
+        }
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            return "holds a control character";
+        }
+    }
+    return {};
+}
+
+// Keys whose values become a file name inside a configured directory; a whole path there
+// would escape it (keyname = ../../etc/x deploys beside keylocation, not in it).
+void checkFileNameKeys(SectionType type, const Section& section) {
+    if (type != SectionType::Dkim) {
+        return;
+    }
+    const std::string label = section.isDefault() ? "[dkim]" : "[dkim:" + section.name + "]";
+    if (const Value* v = section.find("keyname"); v != nullptr) {
+        if (const std::string why = badPathComponent(v->value); !why.empty()) {
+            throw Error(Exit::Config,
+                        label + " keyname " + quoted(v->value) + " is not a file name: " + why,
+                        v->where);
+        }
+    }
+    // The selector is keybasename_TIME, and SELECTOR.key a file name: DNS labels of letters,
+    // digits, '-' and '_', joined by single dots.
+    if (const Value* v = section.find("keybasename"); v != nullptr) {
+        const std::string& b = v->value;
+        const bool ok = b.empty() || (b.size() <= 50 && b.front() != '.' && b.back() != '.' &&
+                                      b.find("..") == std::string::npos &&
+                                      std::all_of(b.begin(), b.end(), [](char c) {
+                                          return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                                                 c == '-' || c == '_' || c == '.';
+                                      }));
+        if (!ok) {
+            throw Error(Exit::Config,
+                        label + " keybasename " + quoted(b) +
+                            " is not up to 50 letters, digits, '-' and '_' in dot-separated labels "
+                            "(it begins the DKIM selector)",
+                        v->where);
+        }
+    }
+}
+
 } // namespace
 
 Config load(const ini::Ini& ini) {
@@ -274,11 +328,17 @@ Config load(const ini::Ini& ini) {
                         "section [" + s.name + "] needs a name other than '" + name + "'",
                         s.where);
         }
+        if (const std::string why = badPathComponent(name); !why.empty()) {
+            throw Error(Exit::Config, "section name " + quoted(name) + " " + why, s.where);
+        }
         namedSections[*type].push_back(&s);
     }
 
     const ini::Section* defaultSection = &ini.defaults();
-    for (const auto& [type, typeName] : typeNames) {
+    for (const auto& typeEntry : typeNames) {
+        // Plain names: clang 14 cannot capture a structured binding in the lambda below.
+        const SectionType type = typeEntry.first;
+        const std::string_view typeName = typeEntry.second;
         const bool present = typeSections.count(type) != 0 || namedSections.count(type) != 0;
         if (!present && type != SectionType::Cdm) {
             continue; // [cdm] always exists (cdmcore.py:42-43); others only when written
@@ -317,6 +377,7 @@ Config load(const ini::Ini& ini) {
                 }
             }
             checkHandler(type, section);
+            checkFileNameKeys(type, section);
             return section;
         };
 

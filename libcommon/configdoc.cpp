@@ -42,6 +42,51 @@ json::object sectionToJson(const config::Section& section) {
     return out;
 }
 
+std::string rereadSecret(const json::object& doc, config::SectionType type,
+                         const std::string& name, const std::string& key) {
+    const std::string label = "[" + std::string(config::toString(type)) + ":" + name + "]";
+    const json::object* cfg = doc.if_contains("config") ? doc.at("config").if_object() : nullptr;
+    std::string where;
+    if (cfg != nullptr) {
+        const json::value* byType = cfg->if_contains(config::toString(type));
+        const json::value* section =
+            byType != nullptr && byType->is_object() ? byType->as_object().if_contains(name) : nullptr;
+        const json::value* keys = section != nullptr && section->is_object()
+                                      ? section->as_object().if_contains("keys")
+                                      : nullptr;
+        const json::value* value =
+            keys != nullptr && keys->is_object() ? keys->as_object().if_contains(key) : nullptr;
+        if (value != nullptr && value->is_object()) {
+            if (const auto* ref = value->as_object().if_contains("secret"); ref && ref->is_string()) {
+                where = std::string(ref->as_string());
+            }
+        }
+    }
+    const auto colon = where.rfind(':');
+    const std::string file = colon == std::string::npos ? where : where.substr(0, colon);
+    if (file.empty() || file.front() == '<') {
+        throw Error(Exit::Config,
+                    "'" + key + "' of " + label + " comes from " + (where.empty() ? "nowhere" : where) +
+                        ", which cannot be read again; write it in a file and set " + key + "_file");
+    }
+    ini::Ini ini;
+    if (const auto* sources = cfg->if_contains("sources"); sources != nullptr && sources->is_array()) {
+        for (const auto& s : sources->as_array()) {
+            if (s.is_string() && !s.as_string().empty() && s.as_string().front() != '<') {
+                ini.readFile(std::string(s.as_string()));
+            }
+        }
+    }
+    const config::Config config = config::load(ini);
+    const config::Section* section = config.find(type, name);
+    const config::Value* v = section != nullptr ? section->find(key) : nullptr;
+    if (v == nullptr) {
+        throw Error(Exit::Config, "'" + key + "' of " + label + " is no longer in " + file,
+                    Location{file, 0, {}});
+    }
+    return v->value;
+}
+
 Result run(const Request& request) {
     if (std::count(request.files.begin(), request.files.end(), "-") > 1) {
         throw Error(Exit::Usage, "standard input ('-') can be read only once");

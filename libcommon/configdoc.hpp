@@ -33,4 +33,13 @@ Result run(const Request& request);
 // replaced by {"secret": "FILE:LINE"} so that the document never carries them.
 boost::json::object sectionToJson(const config::Section& section);
 
+// The value of secret `key` of section [TYPE:NAME] as cdm-config resolved it (inheritance and
+// %(...)s included), read again from the configuration files the document names in
+// "config"."sources", since the document itself holds only {"secret": "FILE:LINE"}.
+// Throws Error(Exit::Config) when the value came from --config-content or standard input,
+// which cannot be read again (the message says to use KEY_file), or is no longer there;
+// Error(Exit::NoInput) when a file cannot be read.
+std::string rereadSecret(const boost::json::object& doc, config::SectionType type,
+                         const std::string& name, const std::string& key);
+
 } // namespace cdm::configdoc

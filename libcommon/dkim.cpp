@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -196,6 +197,13 @@ std::string uclString(std::string_view text) {
     for (char c : text) {
         if (c == '"' || c == '\\') {
             out += '\\';
+        }
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            // JSON's escape, which UCL reads: a raw newline would end the value early.
+            std::array<char, 8> u{};
+            std::snprintf(u.data(), u.size(), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+            out += u.data();
+            continue;
         }
         out += c;
     }
@@ -596,6 +604,17 @@ std::string render(const std::vector<Entry>& entries, Format format, std::uint32
         break;
     }
     case Format::OpenDkim:
+        // The KeyTable is split at blanks and lines, with no quoting: a key path with a blank
+        // or a line break would add a field or a line of its own.
+        for (const auto& e : entries) {
+            if (std::any_of(e.keyPath.begin(), e.keyPath.end(), [](char c) {
+                    return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+                })) {
+                throw Error(Exit::Usage, "key path " + quote(e.keyPath) +
+                                             " holds a blank or a control character, which an "
+                                             "OpenDKIM KeyTable cannot hold");
+            }
+        }
         out = "# KeyTable\n";
         for (const auto& e : entries) {
             out += bare(owner(e.selector, e.domain)) + " " + bare(e.domain) + ":" + e.selector +
@@ -926,7 +945,9 @@ KeyRecord parseKeyRecord(std::string_view text, const Location& where) {
     r.explicitType = false;
     bool haveKey = false;
     for (std::size_t i = 0; i < tags.size(); ++i) {
-        const auto& [tag, value] = tags[i];
+        // Plain references: clang 14 cannot capture a structured binding in a lambda.
+        const std::string& tag = tags[i].first;
+        const std::string& value = tags[i].second;
         auto list = [&value]() {
             std::vector<std::string> items;
             for (const auto& item : split(value, ':')) {

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sys/stat.h>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -226,7 +227,8 @@ void Ini::readFile(const std::string& path) {
         return;
     }
     struct stat info {};
-    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    const bool statted = ::stat(path.c_str(), &info) == 0;
+    if (statted && S_ISDIR(info.st_mode)) {
         throw Error(Exit::NoInput, "is a directory, not a configuration file", Location{path, 0, {}});
     }
     std::ifstream in(path, std::ios::binary);
@@ -243,6 +245,37 @@ void Ini::readFile(const std::string& path) {
     }
     text.resize(static_cast<std::size_t>(in.gcount()));
     readString(text, path);
+    // Other local users could read the secret in it: say so (the key, never the value), and
+    // go on, as ssh does not for a private key but a cron job that stops would be worse.
+    if (statted && (info.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+        std::string keys;
+        for (const Entry* e : secretsFrom(path)) {
+            keys += (keys.empty() ? "'" : ", '") + e->key + "' (line " +
+                    std::to_string(e->where.line) + ")";
+        }
+        if (!keys.empty()) {
+            std::array<char, 8> mode{};
+            std::snprintf(mode.data(), mode.size(), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+            log::warn(path + ": readable by group or others (mode " + mode.data() +
+                      ") but holds the secret " + keys + "; run chmod go-r on it");
+        }
+    }
+}
+
+std::vector<const Entry*> Ini::secretsFrom(const std::string& source) const {
+    std::vector<const Entry*> out;
+    const auto scan = [&](const Section& section) {
+        for (const auto& e : section.entries) {
+            if (e.where.file == source && log::isSecretKey(e.key) && !strip(e.value).empty()) {
+                out.push_back(&e);
+            }
+        }
+    };
+    scan(defaults_);
+    for (const auto& section : sections_) {
+        scan(section);
+    }
+    return out;
 }
 
 std::string Ini::interpolate(const Section& section, const Entry& entry, bool* usedSecret) const {

@@ -55,7 +55,8 @@ public:
 
     // Read a file; "-" is standard input (named "<stdin>"). Throws Error(Exit::NoInput) when
     // it cannot be opened or is a directory, Error(Exit::IoErr) when reading fails, otherwise
-    // as readString().
+    // as readString(). A file readable by group or others that sets a secret gets a warning
+    // (log::warn) naming the file and the keys.
     void readFile(const std::string& path);
 
     // The sections in order of first appearance, without [DEFAULT].
@@ -65,6 +66,10 @@ public:
     const Section* find(std::string_view name) const;
     // Names of every source read, in order.
     const std::vector<std::string>& sources() const { return sources_; }
+    // The entries source `source` sets whose keys name a secret (log::isSecretKey) and whose
+    // values are not empty, [DEFAULT] first. readFile() warns when a file holding one is
+    // readable by group or others, naming the file and the keys, never the values.
+    std::vector<const Entry*> secretsFrom(const std::string& source) const;
 
     // The value of `entry` of `section` with %-interpolation done (references are looked up
     // in the section, then in [DEFAULT]). Sets `*usedSecret` when a referenced key holds a

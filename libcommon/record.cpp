@@ -23,8 +23,21 @@ constexpr std::size_t maxRdata = 65535;
     throw Error(Exit::DataErr, std::move(message));
 }
 
+// Control characters as \DDD: an error message stays one line, whatever the data held.
 std::string quoted(std::string_view text) {
-    return "'" + std::string(text) + "'";
+    std::string out = "'";
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            out += '\\';
+            out += static_cast<char>('0' + u / 100);
+            out += static_cast<char>('0' + u / 10 % 10);
+            out += static_cast<char>('0' + u % 10);
+        } else {
+            out += c;
+        }
+    }
+    return out + "'";
 }
 
 bool isDigit(char c) {

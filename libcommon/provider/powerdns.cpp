@@ -387,6 +387,9 @@ public:
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeoutMs_);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeoutMs_, 10000L));
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); // the key goes to api_url only
+        // libcurl's defaults, set all the same: no setting turns them off.
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "cdm-dns-apply");
 #if LIBCURL_VERSION_NUM >= 0x075500
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

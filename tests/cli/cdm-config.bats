@@ -64,7 +64,7 @@ conf() {
 
 @test "zone lines are accepted by a real zone parser" {
     command -v named-checkzone >/dev/null || skip "named-checkzone (bind9-utils) not installed"
-    run -0 cdm-config --format zone "$F/web-mail.conf"
+    run -0 --separate-stderr cdm-config --format zone "$F/web-mail.conf"
     { echo '$ORIGIN example.test.'; echo '@ 600 IN SOA ns.example.test. h.example.test. 1 3600 600 86400 600';
       echo '@ 600 IN NS ns.example.test.'; echo 'ns 600 IN A 192.0.2.53'; echo "$output" | grep -v '^;'; } > "$BATS_TEST_TMPDIR/z"
     run -0 named-checkzone example.test "$BATS_TEST_TMPDIR/z"
@@ -197,6 +197,6 @@ a.test. 600 IN MX 5 m.a.test."
 }
 
 @test "the document feeds a pipe: record names and types through jq" {
-    run -0 sh -c 'cdm-config "$1" | jq -r ".records[] | select(.data != null) | \"\(.name) \(.type)\"" | sort -u | wc -l' sh "$F/web-mail.conf"
+    run -0 --separate-stderr sh -c 'cdm-config "$1" | jq -r ".records[] | select(.data != null) | \"\(.name) \(.type)\"" | sort -u | wc -l' sh "$F/web-mail.conf"
     assert_output "10"
 }

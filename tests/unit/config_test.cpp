@@ -297,3 +297,57 @@ TEST(ConfigHandlers, OriginalAndNewNamesAreAccepted) {
     EXPECT_NO_THROW(load({"[cert:a]\nhandler = acme\n"}));
     EXPECT_NO_THROW(load({"[service:web]\nhandler = nginx\n"}));
 }
+
+// Section names become directories (<statedir>/cert/NAME, <destination>/DOMAIN) and keyname a
+// file name: nothing may lead outside the configured directory (issue 7). The error names the
+// file and line, and comes from loading, before any program changes anything.
+TEST(ConfigHostile, SectionNamesThatWouldEscapeADirectoryAreRejected) {
+    const struct {
+        std::string header;
+        std::string why;
+    } rows[] = {
+        {"[cert:../../etc]", "holds a '/'"},
+        {"[cert:..]", "is '..'"},
+        {"[dkim:.]", "is '.'"},
+        {"[dkim:a/b]", "holds a '/'"},
+        {"[domain:www.example.test/..]", "holds a '/'"},
+        {"[domain:/etc]", "holds a '/'"},
+        {"[service:nginx\x1b]", "holds a control character"},
+        {"[domain:a\tb.test]", "holds a control character"},
+    };
+    for (const auto& row : rows) {
+        try {
+            load({"[cdm]\n\n" + row.header + "\nhandler = auto\n"});
+            ADD_FAILURE() << row.header << " was accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::Config) << row.header;
+            EXPECT_THAT(e.what(), HasSubstr("c1:3: section name")) << row.header;
+            EXPECT_THAT(e.what(), HasSubstr(row.why)) << row.header;
+        }
+    }
+    EXPECT_NO_THROW(load({"[cert:main-1_x.y]\n[dkim:..a]\n[domain:_443._tcp.a.test]\n"}));
+}
+
+TEST(ConfigHostile, DkimKeyNameIsAFileNameAndKeyBaseNameALabel) {
+    const struct {
+        std::string text;
+        std::string message;
+    } rows[] = {
+        {"[dkim:m]\nkeyname = ../../etc/cron.d/x\n", "c1:2: [dkim:m] keyname '../../etc/cron.d/x' is not a file name: holds a '/'"},
+        {"[dkim]\nkeyname = ..\n[dkim:m]\n", "c1:2: [dkim] keyname '..' is not a file name"},
+        {"[dkim:m]\nkeybasename = ../x\n", "c1:2: [dkim:m] keybasename '../x' is not"},
+        {"[dkim:m]\nkeybasename = a;b\n", "keybasename 'a;b' is not"},
+        {"[dkim:m]\nkeybasename = a\"b\n", "keybasename 'a\"b' is not"},
+        {"[dkim:m]\nkeybasename = .a\n", "keybasename '.a' is not"},
+    };
+    for (const auto& row : rows) {
+        try {
+            load({row.text});
+            ADD_FAILURE() << row.text << " was accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::Config) << row.text;
+            EXPECT_THAT(e.what(), HasSubstr(row.message)) << row.text;
+        }
+    }
+    EXPECT_NO_THROW(load({"[dkim:m]\nkeyname = mail.key\nkeybasename = mail.2024_a-b\n"}));
+}

@@ -1053,3 +1053,25 @@ TEST(DkimTest, VerbRefusesBadFlags) {
             << c.desc;
     }
 }
+
+// A key path with quotes, backslashes or line breaks (from keylocation or --key-out) stays one
+// value of the signing configuration: it cannot end the string and add a setting (issue 7).
+TEST(DkimRender, HostileKeyPathsCannotAddSettings) {
+    const auto& k = testKeys();
+    const auto rsa = entry("s1", k.rsa2048, "/k/a\";\nselector = \"evil\\\"x\tz");
+    EXPECT_EQ(dkim::render({rsa}, dkim::Format::Rspamd, 300, "generate"),
+              "path = \"/k/a\\\";\\u000aselector = \\\"evil\\\\\\\"x\\u0009z\";\nselector = \"s1\";\n"
+              "use_esld = false\nallow_username_mismatch = true;\n");
+    EXPECT_EQ(dkim::render({rsa}, dkim::Format::Amavisd, 300, "generate"),
+              "dkim_key('example.test', 's1', '/k/a\";\nselector = \"evil\\\\\"x\tz');\n")
+        << "a Perl single-quoted string holds a line break as it is";
+    std::string message;
+    for (const char* path : {"/k/a b.pem", "/k/a\nb.pem", "/k/a\tb.pem"}) {
+        EXPECT_EQ(codeOf([&] { dkim::render({entry("s1", k.rsa2048, path)}, dkim::Format::OpenDkim,
+                                            300, "generate"); },
+                         &message),
+                  Exit::Usage)
+            << path;
+        EXPECT_THAT(message, HasSubstr("which an OpenDKIM KeyTable cannot hold")) << path;
+    }
+}

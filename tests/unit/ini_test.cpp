@@ -1,6 +1,7 @@
 // Tests of libcommon/ini: the configparser rules of reference §2.1.
 
 #include <fstream>
+#include <sys/stat.h>
 #include <string>
 #include <vector>
 
@@ -232,4 +233,50 @@ TEST(ConfigContent, RunsOfSpacesBecomeNewlines) {
                    "<config-content>");
     EXPECT_EQ(value(ini, "domain:a.de", "ip4"), "auto");
     EXPECT_EQ(value(ini, "cdm", "statedir"), "/x");
+}
+
+// A configuration other local users can read must not hold a secret unnoticed: the warning
+// names the file and the keys, never a value (issue 7).
+TEST(IniSecrets, FileReadableByOthersWithASecretIsWarnedAboutByKeyNotValue) {
+    const std::string path = testing::TempDir() + "/ini_secret_test.conf";
+    {
+        std::ofstream out(path);
+        out << "[DEFAULT]\ntoken = tok-value-1\n[domain:a.test]\nuser = u\npasswd = pw-value-2\n"
+               "apikey_file = /etc/cdm/key\n[cert:x]\neab_hmac_key = hmac-value-3\n";
+    }
+    Ini ini;
+    ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+    {
+        cdm::test::LogCapture log;
+        ini.readFile(path);
+        ASSERT_EQ(log.lines.size(), 1U) << log.all();
+        const std::string& line = log.lines.front();
+        EXPECT_THAT(line, HasSubstr(path + ": readable by group or others (mode 0644)"));
+        EXPECT_THAT(line, HasSubstr("'token' (line 2), 'passwd' (line 5), 'eab_hmac_key' (line 8)"));
+        EXPECT_THAT(line, testing::Not(HasSubstr("apikey_file"))) << "a file name is no secret";
+        for (const char* secret : {"tok-value-1", "pw-value-2", "hmac-value-3"}) {
+            EXPECT_THAT(line, testing::Not(HasSubstr(secret)));
+        }
+    }
+    for (const mode_t mode : {0600, 0640, 0604}) {
+        ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+        cdm::test::LogCapture log;
+        Ini again;
+        again.readFile(path);
+        EXPECT_EQ(log.lines.size(), mode == 0600 ? 0U : 1U) << std::oct << mode << ": " << log.all();
+    }
+}
+
+TEST(IniSecrets, FileReadableByOthersWithoutASecretIsNotWarnedAbout) {
+    const std::string path = testing::TempDir() + "/ini_nosecret_test.conf";
+    {
+        std::ofstream out(path);
+        out << "[domain:a.test]\npasswd_file = /etc/cdm/pw\npasswd =\ntxt.token = abc\n";
+    }
+    ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+    cdm::test::LogCapture log;
+    Ini ini;
+    ini.readFile(path);
+    EXPECT_TRUE(log.lines.empty()) << log.all();
+    EXPECT_TRUE(ini.secretsFrom(path).empty());
 }

@@ -694,3 +694,22 @@ TEST(RecordSame, IgnoresTtlAndSpelling) {
 }
 
 } // namespace
+
+// Data that tries to smuggle a second record after a line break is refused, and the message
+// that quotes it stays one line (issue 7): a forged log line cannot follow it.
+TEST(RecordParseErrors, SmuggledSecondRecordIsRefusedInOneLine) {
+    for (const auto& [type, data] : std::vector<std::pair<Type, std::string>>{
+             {Type::TXT, "\"x\"\nevil.example.test. 300 IN A 192.0.2.66"},
+             {Type::A, "192.0.2.1\r\nevil 300 IN A 192.0.2.66"},
+             {Type::MX, "10 mx.test.\n\x1b[2Jforged"}}) {
+        try {
+            record::canonical(type, data);
+            ADD_FAILURE() << data << " was accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::DataErr) << data;
+            const std::string message = e.what();
+            EXPECT_EQ(message.find_first_of("\r\n\x1b"), std::string::npos) << message;
+            EXPECT_THAT(message, HasSubstr("\\010")) << message;
+        }
+    }
+}

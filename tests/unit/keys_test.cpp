@@ -192,6 +192,19 @@ TEST_F(KeysTest, PublicKeyDerReadsEveryForm) {
     }
 }
 
+TEST_F(KeysTest, PublicKeyDerFromDataReadsWhatTheFileWouldHold) {
+    const auto ed = makeKey("ED25519");
+    encode(ed.get(), EVP_PKEY_KEYPAIR, "PEM", "PrivateKeyInfo", "memory");
+    EXPECT_EQ(keys::publicKeyDerFromData(contentOf(path("memory")), "memory.pem"), spkiOf(ed.get()));
+    try {
+        keys::publicKeyDerFromData("-----BEGIN CERTIFICATE-----\n", "cert.pem");
+        ADD_FAILURE() << "no exception";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::DataErr);
+        EXPECT_EQ(e.where().file, "cert.pem");
+    }
+}
+
 TEST_F(KeysTest, PublicKeyDerSkipsBlocksThatAreNotKeys) {
     const auto ec = makeKey("EC", "P-384");
     encode(ec.get(), EVP_PKEY_KEYPAIR, "PEM", "type-specific", "sec1");
@@ -488,4 +501,21 @@ TEST_F(KeysTest, CsrHasTheNamesAsSanNoCnAndMustStapleOnRequest) {
     const unsigned char* p = rsaDer.data();
     const ossl::X509Req rsaReq(d2i_X509_REQ(nullptr, &p, static_cast<long>(rsaDer.size())));
     EXPECT_EQ(X509_REQ_get_signature_nid(rsaReq.get()), NID_sha256WithRSAEncryption);
+}
+
+// Certificate keys, the ACME account key and DKIM keys are all made by generate() and placed
+// by deploy(): 0600 files in 0700 directories even when cron's umask is 000 (issue 7).
+TEST_F(KeysTest, ModesHoldUnderUmaskZero) {
+    const mode_t old = ::umask(0);
+    keys::generate({keys::Algorithm::EcdsaP256, 256}, path("a/b/account.key"));
+    keys::generate({keys::Algorithm::Ed25519, 0}, path("dkim/s1.key"));
+    keys::deploy(path("dkim/s1.key"), path("deployed.key"));
+    keys::deploy(path("a/b/account.key"), path("deployed.key"));
+    ::umask(old);
+    EXPECT_EQ(modeOf(path("a/b/account.key")), 0600U);
+    EXPECT_EQ(modeOf(path("dkim/s1.key")), 0600U);
+    EXPECT_EQ(modeOf(path("deployed.key")), 0600U) << "replaced, still 0600";
+    EXPECT_EQ(modeOf(path("a")), 0700U);
+    EXPECT_EQ(modeOf(path("a/b")), 0700U);
+    EXPECT_EQ(modeOf(path("dkim")), 0700U);
 }

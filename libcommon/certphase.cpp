@@ -16,7 +16,9 @@
 
 #include "libcommon/caa.hpp"
 #include "libcommon/challenge.hpp"
+#include "libcommon/configdoc.hpp"
 #include "libcommon/document.hpp"
+#include "libcommon/faultpoint.hpp"
 #include "libcommon/fsutil.hpp"
 #include "libcommon/keys.hpp"
 #include "libcommon/log.hpp"
@@ -404,6 +406,12 @@ Settings settingsOf(const json::object& doc, const std::string& name,
     s.destination = trim(key("destination"));
     s.eabKid = trim(key("eab_kid"));
     s.eabHmacKey = trim(key("eab_hmac_key"));
+    if (const auto* v = keys != nullptr ? keys->if_contains("eab_hmac_key") : nullptr;
+        v != nullptr && v->is_object()) {
+        // The document names only where the key is written (it never carries a secret).
+        s.eabHmacKey =
+            trim(configdoc::rereadSecret(doc, config::SectionType::Cert, name, "eab_hmac_key"));
+    }
     s.eabHmacKeyFile = trim(key("eab_hmac_key_file"));
     if (!s.eabKid.empty() && s.eabHmacKey.empty() && s.eabHmacKeyFile.empty()) {
         throw Error(Exit::Config, section_ + "eab_kid needs eab_hmac_key or eab_hmac_key_file",
@@ -827,22 +835,38 @@ std::vector<Deployed> deploy(const Generation& gen, const std::string& destinati
     const std::string chainPem =
         gen.chain.empty() ? std::string() : fsutil::readFile(gen.chain, 1U << 20U);
     const std::string fullchainPem = fsutil::readFile(gen.fullchain, 1U << 20U);
+    // Every name checked before the first is deployed: a bad one later in the list must not
+    // leave the certificate deployed for some names only.
     for (const auto& domain : domains) {
         if (domain.empty() || domain.find('/') != std::string::npos || domain == "." ||
-            domain == "..") {
+            domain == ".." ||
+            std::any_of(domain.begin(), domain.end(),
+                        [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
             throw Error(Exit::DataErr, "domain '" + domain + "' cannot be a directory name");
         }
+    }
+    for (const auto& domain : domains) {
         const std::string dir = destination + "/" + domain;
         fsutil::ensureDirectory(dir);
         const std::string genDir = dir + "/" + generation;
+        std::error_code ec;
+        const bool made = !fs::exists(fs::symlink_status(genDir, ec));
         fsutil::ensureDirectory(genDir);
         ::chmod(genDir.c_str(), 0700);
         // The complete set first, then the switch: a reader sees the old or the new set.
-        writePublic(genDir + "/cert.pem", certPem);
-        writePublic(genDir + "/chain.pem", chainPem);
-        writePublic(genDir + "/fullchain.pem", fullchainPem);
-        keys::deploy(gen.key, genDir + "/privkey.pem");
-        fsyncDir(genDir);
+        try {
+            writePublic(genDir + "/cert.pem", certPem);
+            writePublic(genDir + "/chain.pem", chainPem);
+            writePublic(genDir + "/fullchain.pem", fullchainPem);
+            keys::deploy(gen.key, genDir + "/privkey.pem");
+            fsyncDir(genDir);
+        } catch (const Error&) {
+            // A full disk, say: no set that is not whole stays beside the served one.
+            if (made) {
+                removeTree(genDir);
+            }
+            throw;
+        }
         replaceSymlink(dir + "/.cdm-current", generation);
         for (const char* f : deployFiles) {
             replaceSymlink(dir + "/" + f, std::string(".cdm-current/") + f);
@@ -878,6 +902,23 @@ std::vector<std::string> cleanupGeneration(const Generation& old, const std::str
     }
     return removed;
 }
+
+namespace {
+
+// Is `name` one prepareOne() gives an issued generation: "<YYYYmmddTHHMMSSZ>-<hex serial>"?
+bool isGenerationName(std::string_view name) {
+    const auto digits = [&](std::size_t from, std::size_t to) {
+        return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(from),
+                           name.begin() + static_cast<std::ptrdiff_t>(to),
+                           [](char c) { return c >= '0' && c <= '9'; });
+    };
+    return name.size() > 17 && digits(0, 8) && name[8] == 'T' && digits(9, 15) &&
+           name[15] == 'Z' && name[16] == '-' &&
+           std::all_of(name.begin() + 17, name.end(),
+                       [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+} // namespace
 
 std::vector<std::string> cleanupStandbyKeys(const std::string& stateCertDir,
                                             const std::string& keep) {
@@ -980,6 +1021,8 @@ std::unique_ptr<acme::Solver> solverFor(const Settings& s, const Run& run) {
     if (!run.options.dnsTimeoutSet) {
         d.base.verifyTimeout = s.propagationTimeout;
     }
+    // Beside the certificate's directory, which holds only its generations.
+    d.journal = stateCertDir(s) + ".challenges.json";
     return std::make_unique<challenge::DnsSolver>(std::move(d));
 }
 
@@ -1080,6 +1123,7 @@ void prepareOne(Run& run, const Settings& s, std::optional<Material>& out) {
         spec.bits = s.keyType == KeyType::Rsa ? s.keySize : 0;
         keys::generate(spec, keyPath);
     }
+    fault::point("cert.staged-key-written");
     if (!client) {
         client = clientFor(s, o);
     }
@@ -1114,6 +1158,7 @@ void prepareOne(Run& run, const Settings& s, std::optional<Material>& out) {
     }
     run.summary.created.back() = dir;
     fsyncDir(base);
+    fault::point("cert.staged");
     Generation g;
     g.dir = dir;
     g.key = dir + "/privkey.pem";
@@ -1175,6 +1220,7 @@ void rolloverOne(Run& run, const Settings& s, std::optional<Material>& out) {
     if (m.next) {
         Generation g = *m.next;
         g.deployed = deploy(g, s.destination, g.names);
+        fault::point("cert.deployed-one");
         if (m.previous) {
             // cleanup did not run since the last rollover: the oldest set goes now.
             removed = cleanupGeneration(*m.previous, stateCertDir(s));
@@ -1225,12 +1271,29 @@ void cleanupOne(Run& run, const Settings& s, std::optional<Material>& out) {
     for (const auto& k : cleanupStandbyKeys(base, m.standby ? m.standby->key : std::string())) {
         removed.push_back(k);
     }
-    // Staging directories of a prepare that crashed (.tmp-*), never recorded.
+    // Staging directories of a prepare that crashed (.tmp-*), never recorded, and issued
+    // generations the state never recorded: a prepare killed after the rename below, before
+    // the state's write, or one whose `next` a later forced prepare replaced.
+    // By directory name, not by path: the state may spell the state directory another way
+    // (a symlink, a bind mount) than this run's configuration does. A document without
+    // material (a cleanup run by hand, without the state) knows no generation: nothing then
+    // counts as unrecorded, or the staged and current certificates would go.
+    const bool knowsMaterial = m.current.has_value() || m.next.has_value();
+    const auto recorded = [&](const std::string& name) {
+        for (const auto* g : {m.current ? &*m.current : nullptr, m.next ? &*m.next : nullptr}) {
+            if (g != nullptr && fs::path(g->dir).lexically_normal().filename() == name) {
+                return true;
+            }
+        }
+        return false;
+    };
     std::error_code ec;
     if (fs::is_directory(base, ec)) {
         for (const auto& entry : fs::directory_iterator(base, ec)) {
-            if (entry.path().filename().string().rfind(".tmp-", 0) == 0 &&
-                removeTree(entry.path().string())) {
+            const std::string name = entry.path().filename().string();
+            const bool staging = name.rfind(".tmp-", 0) == 0;
+            const bool unrecorded = knowsMaterial && isGenerationName(name) && !recorded(name);
+            if ((staging || unrecorded) && removeTree(entry.path().string())) {
                 removed.push_back(entry.path().string());
             }
         }

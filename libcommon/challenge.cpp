@@ -129,11 +129,45 @@ boost::json::object DnsSolver::document(const std::vector<acme::Challenge>& chal
     return dnsDocument(challenges, options_, add);
 }
 
+void DnsSolver::removeLeftovers() const {
+    if (options_.journal.empty() || ::access(options_.journal.c_str(), F_OK) != 0) {
+        return;
+    }
+    try {
+        auto doc = document::parse(fsutil::readFile(options_.journal, 1U << 20U), options_.journal);
+        if (!options_.config.empty()) {
+            doc["config"] = options_.config;
+        }
+        log::info("dns-01: removing the challenge records an interrupted run left, noted in '" +
+                  options_.journal + "'");
+        auto result = dnsapply::run(requestFor(options_, doc, false));
+        if (result.failure) {
+            log::warn("dns-01: could not remove the challenge records noted in '" +
+                      options_.journal + "': " + result.failure->message() +
+                      ", trying again later");
+            return;
+        }
+        ::unlink(options_.journal.c_str());
+    } catch (const Error& e) {
+        log::warn("dns-01: could not remove the challenge records noted in '" + options_.journal +
+                  "': " + e.message() + ", trying again later");
+    }
+}
+
 void DnsSolver::publish(const std::vector<acme::Challenge>& challenges) {
     if (challenges.empty()) {
         return;
     }
+    removeLeftovers();
     const auto doc = document(challenges, true);
+    if (!options_.journal.empty()) {
+        // Noted before the first record is sent, so that a crash cannot leave one unnoted.
+        // The records only: the configuration is added again from options_ when they are
+        // removed (a copy of it would make the note as large as the configuration).
+        auto note = document(challenges, false);
+        note.erase("config");
+        fsutil::writeFileAtomic(options_.journal, document::serialize(note), 0600);
+    }
     log::info("dns-01: publishing " + std::to_string(challenges.size()) + " TXT record(s) at " +
               joinNames(challenges, false) + " and waiting until every name server serves them");
     auto result = dnsapply::run(requestFor(options_, doc, true));
@@ -155,6 +189,8 @@ void DnsSolver::remove(const std::vector<acme::Challenge>& challenges) noexcept 
         auto result = dnsapply::run(requestFor(options_, doc, false));
         if (result.failure) {
             log::warn("dns-01: could not remove every challenge record: " + result.failure->message());
+        } else if (!options_.journal.empty()) {
+            ::unlink(options_.journal.c_str());
         }
     } catch (const Error& e) {
         const std::string where = e.where().toString();

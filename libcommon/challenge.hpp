@@ -37,6 +37,11 @@ struct DnsOptions {
     // by the solver.
     dnsapply::Request base;
     std::uint32_t ttl = 60;
+    // A file where publish() notes the records it adds until remove() has taken them away;
+    // empty: no note. Records that a crash left in the DNS are removed, from the note, before
+    // the next publication: challenge records are added (not replaced) so that hosts sharing a
+    // zone can issue for one name at once, and only this note says which ones are ours.
+    std::string journal;
 };
 
 // The cdm document DnsSolver hands to dnsapply::run: one TXT record per challenge at
@@ -62,6 +67,8 @@ public:
 
 private:
     boost::json::object document(const std::vector<acme::Challenge>& challenges, bool add) const;
+    // Remove the records noted in options_.journal (an interrupted run's); only warns.
+    void removeLeftovers() const;
     DnsOptions options_;
 };
 

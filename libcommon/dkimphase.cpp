@@ -2,11 +2,14 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "libcommon/dkim.hpp"
 #include "libcommon/document.hpp"
 #include "libcommon/error.hpp"
+#include "libcommon/faultpoint.hpp"
 #include "libcommon/fsutil.hpp"
 #include "libcommon/keys.hpp"
 #include "libcommon/log.hpp"
@@ -99,6 +102,68 @@ std::int64_t number(const json::object* o, const char* key) {
     return v != nullptr && (v->is_int64() || v->is_uint64()) ? v->to_number<std::int64_t>() : 0;
 }
 
+// The newest "*.key" file in `dir` that `material` names as no generation's key and that is
+// newer than every key it names: one that a run killed between writing it and the state's
+// write left behind. Never an older key (a retired one whose file a rollover left): that
+// must not come back as the next key. Names are compared by file name, since the state may
+// spell the state directory another way than this run's configuration; a material that
+// names no key (a run by hand without the state) has no unrecorded key.
+std::optional<std::string> unrecordedKey(const std::string& dir, const json::object& material) {
+    std::set<std::string> named;
+    std::optional<std::filesystem::file_time_type> newestNamed;
+    std::error_code ec;
+    for (const char* which : {"current", "next", "previous"}) {
+        if (const auto* k = objectAt(material.if_contains(which))) {
+            const std::filesystem::path key = std::filesystem::path(text(k, "key")).lexically_normal();
+            named.insert(key.filename().string());
+            const auto t = std::filesystem::last_write_time(std::filesystem::path(dir) / key.filename(), ec);
+            if (!ec && (!newestNamed || t > *newestNamed)) {
+                newestNamed = t;
+            }
+        }
+    }
+    if (named.empty()) {
+        return std::nullopt;
+    }
+    std::optional<std::string> newest;
+    std::filesystem::file_time_type newestTime;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string path = e.path().lexically_normal().string();
+        if (e.path().extension() != ".key" || !e.is_regular_file(ec) ||
+            named.count(e.path().filename().string()) != 0U) {
+            continue;
+        }
+        if (newestNamed && e.last_write_time(ec) <= *newestNamed) {
+            continue;
+        }
+        const auto t = e.last_write_time(ec);
+        if (!newest || t > newestTime) {
+            newest = path;
+            newestTime = t;
+        }
+    }
+    return newest;
+}
+
+// The entry of an unrecorded key file whose name is its selector, when it is a usable key of
+// `type`; nothing otherwise (a new key is made then, and cleanup removes this one).
+std::optional<dkim::Entry> adopt(const std::string& keyPath, const std::string& domain,
+                                 dkim::KeyType type) {
+    try {
+        dkim::RecordRequest request;
+        request.domain = domain;
+        request.keyPaths = {keyPath};
+        request.selector.fixed = {std::filesystem::path(keyPath).stem().string()};
+        auto entry = dkim::fromKeys(request).front();
+        if (entry.record.type == type) {
+            return entry;
+        }
+    } catch (const Error& e) {
+        log::warn("not using '" + keyPath + "': " + e.message());
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 std::int64_t parseDuration(const std::string& value, const std::string& what) {
@@ -179,8 +244,6 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                 const bool young =
                     rotate > 0 && current != nullptr && now < number(current, "created") + rotate;
                 if ((next == nullptr || !std::filesystem::exists(text(next, "key"))) && !young) {
-                    // A crash after the key was written leaves `next` unset: a rerun makes
-                    // another selector and the stray key file stays in the state directory.
                     dkim::GenerateRequest request;
                     request.domain = domains.front().domain;
                     const std::string algorithm = text(keysOf, "algorithm", "rsa");
@@ -194,11 +257,28 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                         static_cast<unsigned>(std::stoul(text(keysOf, "keysize", "2048")));
                     request.selector.keyBaseName = text(keysOf, "keybasename", "key");
                     request.selector.now = now;
-                    const std::string selector = dkim::selectors(request.selector, 1).front();
-                    request.selector.fixed = {selector};
-                    request.keyPaths = {statedir + "/modules/dkim/" + name + "/" + selector +
-                                        ".key"};
-                    const auto entry = dkim::generate(request).front();
+                    // A run killed after writing its next key, before the state recorded it,
+                    // may have published the key's record already: that key becomes `next`
+                    // again, so no stray key or record is left and the selector stays the same.
+                    const std::string keyDir = statedir + "/modules/dkim/" + name;
+                    std::optional<dkim::Entry> adopted;
+                    if (const auto stray = unrecordedKey(keyDir, m)) {
+                        adopted = adopt(*stray, request.domain, *type);
+                    }
+                    std::string selector;
+                    dkim::Entry entry;
+                    if (adopted) {
+                        entry = *adopted;
+                        selector = entry.selector;
+                        log::info(where + " next key: " + entry.keyPath +
+                                  ", written by an interrupted run");
+                    } else {
+                        selector = dkim::selectors(request.selector, 1).front();
+                        request.selector.fixed = {selector};
+                        request.keyPaths = {keyDir + "/" + selector + ".key"};
+                        entry = dkim::generate(request).front();
+                    }
+                    fault::point("dkim.staged-key-written");
                     m["next"] = json::object{{"selector", selector},
                                              {"key", entry.keyPath},
                                              {"record", entry.record.toText()},
@@ -225,6 +305,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                                                                : text(next, "selector") + ".key");
                     fsutil::ensureDirectory(location, 0755);
                     keys::deploy(text(next, "key"), deployed, text(keysOf, "keyowner"));
+                    fault::point("dkim.key-deployed");
                     if (!conf.empty()) {
                         dkim::Entry entry;
                         entry.domain = domains.front().domain;
@@ -249,6 +330,7 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                     m["current"] = std::move(current);
                     m.erase("next");
                     ++summary.deployed;
+                    fault::point("dkim.deployed");
                 }
             }
 
@@ -304,6 +386,14 @@ Summary run(json::object& doc, const std::string& phase, std::time_t now) {
                         }
                         m.erase("previous");
                     }
+                }
+                // Keys of interrupted runs that no run adopted (see prepare).
+                while (const auto stray = unrecordedKey(statedir + "/modules/dkim/" + name, m)) {
+                    std::error_code ec;
+                    if (!std::filesystem::remove(*stray, ec)) {
+                        break;
+                    }
+                    log::info(where + " removed '" + *stray + "', a key no state names");
                 }
             }
         } catch (const Error& e) {

@@ -6,11 +6,15 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
+#include <optional>
+#include <signal.h>
 #include <random>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "libcommon/error.hpp"
+#include "libcommon/faultpoint.hpp"
 
 namespace cdm::fsutil {
 
@@ -94,6 +98,45 @@ std::string tempName(const std::string& path) {
     static thread_local std::mt19937_64 random{std::random_device{}()};
     return parentOf(path) + "/." + baseOf(path) + ".tmp." + std::to_string(::getpid()) + "." +
            std::to_string(counter++) + "." + std::to_string(random() % 1000000000U);
+}
+
+// The process that made `name`, when it is a temporary name tempName() gives:
+// ".<target>.tmp.<pid>.<counter>.<random>".
+std::optional<pid_t> temporaryOwner(std::string_view name) {
+    std::array<std::string_view, 3> numbers;
+    for (auto it = numbers.rbegin(); it != numbers.rend(); ++it) {
+        const auto dot = name.rfind('.');
+        if (dot == std::string_view::npos) {
+            return std::nullopt;
+        }
+        *it = name.substr(dot + 1);
+        name = name.substr(0, dot);
+        if (it->empty() || it->size() > 20 ||
+            it->find_first_not_of("0123456789") != std::string_view::npos) {
+            return std::nullopt;
+        }
+    }
+    if (name.size() < 6 || name.front() != '.' || !name.ends_with(".tmp")) {
+        return std::nullopt;
+    }
+    if (numbers[0].size() > 9) {
+        return std::nullopt;
+    }
+    return static_cast<pid_t>(std::stol(std::string(numbers[0])));
+}
+
+// A writer killed between making its temporary file and the rename (SIGKILL, a power loss)
+// leaves the file behind: the next write into the directory removes those whose process is
+// gone. A live writer's file (kill() finds its process) is never touched.
+void removeStaleTemporaries(const std::string& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const auto owner = temporaryOwner(e.path().filename().string());
+        if (owner && *owner != ::getpid() && ::kill(*owner, 0) != 0 && errno == ESRCH &&
+            e.is_regular_file(ec)) {
+            std::filesystem::remove(e.path(), ec);
+        }
+    }
 }
 
 void fsyncDirectory(const std::string& dir, const std::string& target) {
@@ -187,6 +230,7 @@ void writeFileAtomic(const std::string& path, std::string_view content, mode_t m
         throw Error(Exit::CantCreat, "already exists, not overwriting it", where);
     }
     const std::string dir = parentOf(path);
+    removeStaleTemporaries(dir);
 
     std::string temp;
     int raw = -1;
@@ -224,6 +268,7 @@ void writeFileAtomic(const std::string& path, std::string_view content, mode_t m
     if (::close(fd.release()) != 0) {
         throw Error(Exit::IoErr, systemError("write", errno), where);
     }
+    fault::point("file.before-rename");
     if (exclusive) {
         // link() fails with EEXIST where rename() would replace: a file that appeared since
         // the check above is still never overwritten.

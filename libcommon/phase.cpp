@@ -13,6 +13,7 @@
 #include "libcommon/dkimphase.hpp"
 #include "libcommon/document.hpp"
 #include "libcommon/error.hpp"
+#include "libcommon/faultpoint.hpp"
 #include "libcommon/fsutil.hpp"
 #include "libcommon/log.hpp"
 #include "libcommon/mtasts.hpp"
@@ -517,7 +518,9 @@ void save(StateFile& file) {
         }
         log::info("moved cryptdomainmgr's state aside: " + aside);
     }
+    fault::point("state.before-write");
     fsutil::writeFileAtomic(file.path, document::serialize(file.state), 0600);
+    fault::point("state.after-write");
     file.foreign = false;
     file.exists = true;
 }

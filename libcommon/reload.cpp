@@ -12,6 +12,7 @@
 #include "libcommon/config.hpp"
 #include "libcommon/dkimphase.hpp"
 #include "libcommon/document.hpp"
+#include "libcommon/faultpoint.hpp"
 #include "libcommon/log.hpp"
 
 namespace cdm::reload {
@@ -723,6 +724,7 @@ Outcome apply(const Service& s, bool dryRun) {
             log::error(who + " " + o.reason);
             return o;
         }
+        fault::point("reload.after-test");
     }
 
     const auto restartIt = [&](const std::string& why) {
@@ -830,7 +832,10 @@ Result run(Request request) {
             if (e == nullptr || !isDeployment(*e)) {
                 continue;
             }
-            for (const auto& [kind, name] : sectionsNamedBy(*e)) {
+            for (const auto& named : sectionsNamedBy(*e)) {
+                // Plain names: clang 14 cannot capture a structured binding in a lambda.
+                const std::string& kind = named.first;
+                const std::string& name = named.second;
                 const bool served = std::any_of(list.begin(), list.end(), [&](const Service& s) {
                     const auto& w = kind == "cert" ? s.waits.cert : kind == "dkim" ? s.waits.dkim : s.waits.dhparam;
                     return std::find(w.begin(), w.end(), name) != w.end();
@@ -844,7 +849,11 @@ Result run(Request request) {
             }
         }
     }
+    bool appliedOne = false; // a service was reloaded (or restarted, or started) in this run
     for (const Service& s : list) {
+        if (appliedOne) {
+            fault::point("reload.between-services");
+        }
         const Decision d = decide(s, report, request.all);
         json::object fields{{"service", s.name}, {"handler", toString(s.handler)}};
         const auto toArray = [](const std::vector<std::string>& v) {
@@ -871,6 +880,8 @@ Result run(Request request) {
             log::info(label(s.name) + " " + d.reason +
                       (request.dryRun ? ": dry run" : ": test and reload"));
             Outcome o = apply(s, request.dryRun);
+            appliedOne = appliedOne || o.event == "reloaded" || o.event == "restarted" ||
+                         o.event == "started";
             event = o.event;
             fields["reason"] = d.reason + ": " + o.reason;
             if (!o.output.empty()) {
@@ -923,7 +934,10 @@ std::span<const StandaloneFlag> standaloneFlags() {
 
 Outcome runStandalone(const std::map<std::string, std::string>& flags, bool dryRun) {
     Settings settings;
-    for (const auto& [option, value] : flags) {
+    for (const auto& flag : flags) {
+        // Plain names: clang 14 cannot capture a structured binding in a lambda.
+        const std::string& option = flag.first;
+        const std::string& value = flag.second;
         const auto known = standaloneFlags();
         const auto it = std::find_if(known.begin(), known.end(),
                                      [&](const StandaloneFlag& f) { return f.option == option; });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -19,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include "libcommon/faultpoint.hpp"
 #include "libcommon/ldns_ptr.hpp"
 #include "libcommon/log.hpp"
 #include "libcommon/name.hpp"
@@ -543,6 +545,11 @@ public:
                        zone + "': " + std::to_string(u.rrsets.size()) + " RRsets, " +
                        std::to_string(u.wire.size()) + " octets" +
                        (u.addsOnly ? ", additions only" : ""));
+            // A crash here leaves the zone with some of this process's changes and not the rest.
+            static std::atomic<std::size_t> sentByThisProcess{0};
+            if (sentByThisProcess.load() > 0) {
+                fault::point("dns.between-updates");
+            }
             auto message = u.wire;
             std::vector<std::uint8_t> answer;
             try {
@@ -557,6 +564,7 @@ public:
                                 " was applied is unknown: a rerun reads the zone and converges");
             }
             ++applied.messages;
+            ++sentByThisProcess;
             checkUpdate(answer, conn, zone, progress, updates.size() > 1 ? i + 1 : 0,
                         updates.size());
             done += u.rrsets.size();

@@ -712,3 +712,92 @@ TEST(Phase, RolloverThenCleanupThroughTheDocument) {
     EXPECT_TRUE(fs::exists(after.current->key));
     EXPECT_FALSE(materialFromJson(doc["material"].at("cert").at("main"), "m").previous);
 }
+
+// ---------------------------------------------------------------------------- unrecorded sweep
+
+namespace {
+
+json::object docIn(const std::string& statedir) {
+    auto doc = docWith({{"handler", "acme"}}, {{"handler", "c.conf:5"}});
+    doc["config"]
+        .as_object()["cdm"]
+        .as_object()["DEFAULT"]
+        .as_object()["keys"]
+        .as_object()["statedir"] = statedir;
+    return doc;
+}
+
+// `g` with every path's `from` prefix spelled `to`: the same files, named another way.
+Generation respelled(Generation g, const std::string& from, const std::string& to) {
+    for (std::string* p : {&g.dir, &g.key, &g.csr, &g.cert, &g.chain, &g.fullchain}) {
+        EXPECT_EQ(p->rfind(from, 0), 0U) << *p;
+        *p = to + p->substr(from.size());
+    }
+    return g;
+}
+
+} // namespace
+
+// `cdm-config c.conf | cdm-cert phase --phase cleanup` (no state in the document): the
+// generations the saved state names must survive, so no issued generation counts as unrecorded.
+TEST(Cleanup, WithoutMaterialNoGenerationIsRemoved) {
+    Dir d;
+    TestCa ca;
+    const std::string state = d.path + "/state";
+    const Generation current = stage(ca, state, {"www.example.test"}, t0, t0 + 90 * day, 0x0a1b2c);
+    const Generation next =
+        stage(ca, state, {"www.example.test"}, t0 + day, t0 + 91 * day, 0x0a1b2d);
+    const std::string currentName = fs::path(current.dir).filename().string();
+    EXPECT_EQ(currentName.substr(0, 17), stamp(t0) + "-") << currentName;
+    // A crashed prepare's staging directory: proof that the sweep itself ran.
+    fsutil::ensureDirectory(state + "/cert/main/.tmp-crashed");
+    auto doc = docIn(state);
+    test::LogCapture log;
+    Options o;
+    o.now = t0 + 2 * day;
+    o.phase = "cleanup";
+    const auto s = run(doc, o);
+    EXPECT_FALSE(s.failure);
+    EXPECT_FALSE(fs::exists(state + "/cert/main/.tmp-crashed"));
+    EXPECT_TRUE(fs::exists(current.cert)) << current.dir;
+    EXPECT_TRUE(fs::exists(current.key)) << current.dir;
+    EXPECT_TRUE(fs::exists(next.cert)) << next.dir;
+    EXPECT_TRUE(fs::exists(next.key)) << next.dir;
+}
+
+// The state names current and next through another spelling of the state directory than the
+// configuration's (a symlink, "//", "/./"): both stay; a generation it does not name goes.
+TEST(Cleanup, RecordedGenerationsSpelledAnotherWayAreKept) {
+    Dir d;
+    TestCa ca;
+    const std::string state = d.path + "/state";
+    const std::string link = d.path + "/state-link";
+    fsutil::ensureDirectory(state);
+    fs::create_directory_symlink(state, link);
+    const Generation current = stage(ca, state, {"www.example.test"}, t0, t0 + 90 * day, 0x0a1b2c);
+    const Generation next =
+        stage(ca, state, {"www.example.test"}, t0 + day, t0 + 91 * day, 0x0a1b2d);
+    const Generation stray =
+        stage(ca, state, {"www.example.test"}, t0 + 2 * day, t0 + 92 * day, 0x0a1b2e);
+    Material m;
+    m.current = respelled(current, state, link);
+    m.next = respelled(next, state + "/cert/main", d.path + "//state/./cert//main");
+    auto doc = docIn(state);
+    doc["material"] = json::object{{"cert", json::object{{"main", toJson(m)}}}};
+    test::LogCapture log;
+    Options o;
+    o.now = t0 + 3 * day;
+    o.phase = "cleanup";
+    const auto s = run(doc, o);
+    EXPECT_FALSE(s.failure);
+    EXPECT_TRUE(fs::exists(current.cert)) << current.dir;
+    EXPECT_TRUE(fs::exists(current.key)) << current.dir;
+    EXPECT_TRUE(fs::exists(next.cert)) << next.dir;
+    EXPECT_TRUE(fs::exists(next.key)) << next.dir;
+    EXPECT_FALSE(fs::exists(stray.dir)) << "unrecorded, so removed";
+    const Material after = materialFromJson(doc["material"].at("cert").at("main"), "m");
+    ASSERT_TRUE(after.current);
+    ASSERT_TRUE(after.next);
+    EXPECT_EQ(after.current->dir, m.current->dir);
+    EXPECT_EQ(after.next->dir, m.next->dir);
+}

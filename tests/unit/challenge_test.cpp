@@ -305,3 +305,35 @@ TEST(HttpSolver, ADnsChallengeIsAProgrammingError) {
     HttpSolver s(t.path().string());
     EXPECT_EQ(codeOf([&] { s.publish({dns("a.example.test", "t1")}); }), Exit::Software);
 }
+
+// The journal publish() writes before it sends anything holds the records only: the
+// configuration (about 0.9 MB at 1,000 domains) is added again from the options when the
+// records are removed, and a copy of it would outgrow the journal's 1 MiB read limit.
+// The provider here does not exist, so publish fails after the journal is written and before
+// any record could be sent.
+TEST(DnsSolver, TheJournalHoldsTheRecordsButNotTheConfiguration) {
+    TempDir dir;
+    DnsOptions o;
+    o.base.handler = "no-such-provider";
+    o.base.zone = "example.test.";
+    o.config["domain"] = boost::json::object{
+        {"a.example.test",
+         boost::json::object{{"keys", boost::json::object{{"marker", "config-copy"}}}}}};
+    o.journal = (dir.path() / "cert.challenges.json").string();
+    DnsSolver solver(o);
+    cdm::test::LogCapture logs;
+    const std::vector<cdm::acme::Challenge> cs = {dns("a.example.test", "t1"),
+                                                  dns("b.example.test", "t2")};
+    EXPECT_NE(codeOf([&] { solver.publish(cs); }), Exit::Ok);
+    ASSERT_TRUE(fs::exists(o.journal));
+    EXPECT_EQ(modeOf(o.journal), 0600U);
+    const std::string text = slurp(o.journal);
+    EXPECT_EQ(text.find("config-copy"), std::string::npos) << text;
+    const auto journal = cdm::document::parse(text, o.journal);
+    EXPECT_FALSE(journal.contains("config")) << text;
+    ASSERT_EQ(journal.at("records").as_array().size(), 2U);
+    EXPECT_EQ(str(rec(journal, 0), "name"), "_acme-challenge.a.example.test.");
+    EXPECT_EQ(str(rec(journal, 0), "op"), "remove");
+    EXPECT_EQ(str(rec(journal, 0), "data"), "\"" + expectedTxt(cs[0].keyAuthorization) + "\"");
+    EXPECT_EQ(str(rec(journal, 1), "name"), "_acme-challenge.b.example.test.");
+}

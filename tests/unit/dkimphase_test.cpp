@@ -296,3 +296,83 @@ TEST(DkimPhaseFailure, OneSectionFailsTheOthersGoOn) {
     }
     std::filesystem::remove_all(dir);
 }
+
+// Unnamed key files in the state directory. Cleanup never takes a key the state names, however
+// the state spells its path, and takes nothing when the document has no material.
+TEST_F(DkimPhase, CleanupKeepsTheNamedKeysAndAnOlderUnnamedOne) {
+    namespace fs = std::filesystem;
+    const std::time_t t0 = 1700000000;
+    phase("prepare", t0);
+    phase("rollover", t0 + 7200);
+    // TempDir() ends in '/': the state spells its paths with "//"; compared normalised here.
+    const auto normal = [](const std::string& p) {
+        return fs::path(p).lexically_normal().string();
+    };
+    const std::string keyDir = normal(dir_ + "/state/modules/dkim/mail");
+    const std::string current = keyDir + "/mail_1700000000.key";
+    ASSERT_EQ(normal(keyFile("current")), current);
+    const auto currentTime = fs::last_write_time(current);
+    const std::string older = keyDir + "/mail_1600000000.key";
+    fs::copy_file(current, older);
+    fs::last_write_time(older, currentTime - std::chrono::hours(24));
+
+    // Cleanup, the state naming the key through a symlink to the state directory.
+    fs::create_directory_symlink(dir_ + "/state", dir_ + "/state-link");
+    doc_["material"]
+        .as_object()["dkim"]
+        .as_object()["mail"]
+        .as_object()["current"]
+        .as_object()["key"] = dir_ + "/state-link/modules/dkim/mail/mail_1700000000.key";
+    phase("cleanup", t0 + 7200 + 60);
+    EXPECT_FALSE(last_.failure);
+    EXPECT_TRUE(fs::exists(current)) << "the current key, named another way";
+    EXPECT_TRUE(fs::exists(older)) << "older than the named keys: not a crashed run's";
+
+    // Cleanup without material (a run by hand on cdm-config's output) removes no key.
+    doc_["material"].as_object()["dkim"].as_object().erase("mail");
+    phase("cleanup", t0 + 7200 + 120);
+    EXPECT_FALSE(last_.failure);
+    EXPECT_TRUE(fs::exists(current));
+    EXPECT_TRUE(fs::exists(older));
+}
+
+// Only an unnamed key newer than every key the state names can be a crashed prepare's next key;
+// an older one may be a retired key a rollover left behind and must never come back.
+TEST_F(DkimPhase, PrepareAdoptsOnlyANewerUnnamedKey) {
+    namespace fs = std::filesystem;
+    const std::time_t t0 = 1700000000;
+    phase("prepare", t0);
+    phase("rollover", t0 + 7200);
+    // TempDir() ends in '/': the state spells its paths with "//"; compared normalised here.
+    const auto normal = [](const std::string& p) {
+        return fs::path(p).lexically_normal().string();
+    };
+    const std::string keyDir = normal(dir_ + "/state/modules/dkim/mail");
+    const std::string current = keyDir + "/mail_1700000000.key";
+    ASSERT_EQ(normal(keyFile("current")), current);
+    const auto currentTime = fs::last_write_time(current);
+    const std::string older = keyDir + "/mail_1600000000.key";
+    fs::copy_file(current, older);
+    fs::last_write_time(older, currentTime - std::chrono::hours(24));
+
+    // Prepare does not adopt the older key: a new selector and key.
+    const std::time_t t1 = t0 + 86400;
+    phase("prepare", t1);
+    EXPECT_EQ(last_.generated, 1U);
+    EXPECT_EQ(selector("next"), "mail_1700086400");
+    EXPECT_EQ(normal(keyFile("next")), keyDir + "/mail_1700086400.key");
+    EXPECT_TRUE(fs::exists(older));
+
+    // A key newer than the named ones, no state naming it (a prepare killed before the state's
+    // write): prepare takes it as next, under the selector its file name gives.
+    fs::remove(keyFile("next"));
+    doc_["material"].as_object()["dkim"].as_object()["mail"].as_object().erase("next");
+    const std::string newer = keyDir + "/mail_1700050000.key";
+    fs::copy_file(current, newer);
+    fs::last_write_time(newer, currentTime + std::chrono::hours(1));
+    phase("prepare", t1 + 60);
+    EXPECT_EQ(selector("next"), "mail_1700050000");
+    EXPECT_EQ(normal(keyFile("next")), newer);
+    EXPECT_TRUE(fs::exists(older));
+    EXPECT_TRUE(fs::exists(current));
+}

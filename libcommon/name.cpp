@@ -35,14 +35,6 @@ std::string hexByte(unsigned char c) {
     return std::string("0x") + digits[c >> 4] + digits[c & 0x0f];
 }
 
-std::string decimalEscape(unsigned char c) {
-    std::string out = "\\";
-    out += static_cast<char>('0' + c / 100);
-    out += static_cast<char>('0' + c / 10 % 10);
-    out += static_cast<char>('0' + c % 10);
-    return out;
-}
-
 struct Split {
     Labels labels;
     bool absolute = false;
@@ -262,6 +254,14 @@ std::string toWire(std::string_view name) {
         out += label;
     }
     out += '\0';
+    return out;
+}
+
+std::string decimalEscape(unsigned char c) {
+    std::string out = "\\";
+    out += static_cast<char>('0' + c / 100);
+    out += static_cast<char>('0' + c / 10 % 10);
+    out += static_cast<char>('0' + c % 10);
     return out;
 }
 

@@ -50,4 +50,7 @@ std::vector<std::string> labels(std::string_view name);
 // the root's zero octet. A relative name is taken from the root. Throws like normalize().
 std::string toWire(std::string_view name);
 
+// The presentation-format escape of one octet, `\DDD` (RFC 1035 §5.1): 10 -> "\010".
+std::string decimalEscape(unsigned char c);
+
 } // namespace cdm::name

@@ -29,10 +29,7 @@ std::string quoted(std::string_view text) {
     for (const char c : text) {
         const auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7f) {
-            out += '\\';
-            out += static_cast<char>('0' + u / 100);
-            out += static_cast<char>('0' + u / 10 % 10);
-            out += static_cast<char>('0' + u % 10);
+            out += name::decimalEscape(u);
         } else {
             out += c;
         }
@@ -193,10 +190,7 @@ std::string quoteString(std::string_view raw) {
             out += '\\';
             out += c;
         } else if (u < 0x20 || u > 0x7e) {
-            out += '\\';
-            out += static_cast<char>('0' + u / 100);
-            out += static_cast<char>('0' + u / 10 % 10);
-            out += static_cast<char>('0' + u % 10);
+            out += name::decimalEscape(u);
         } else {
             out += c;
         }
